@@ -1,0 +1,8 @@
+//! nasgate: serve a shared NAS as S3 (and FUSE) from many hosts at once, under one lock
+//! discipline. See `ARCHITECTURE.md` in the design notes for the map.
+
+pub mod config;
+pub mod lock;
+pub mod ops;
+pub mod platform;
+pub mod server;

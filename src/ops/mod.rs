@@ -1,0 +1,3 @@
+//! Operations: the share self-test, and (later) health, metrics and logging setup.
+
+pub mod check;

@@ -1,0 +1,105 @@
+//! Platform calls behind one narrow interface: the rest of nasgate never says `libc::`.
+//!
+//! Unix (Linux first) gets fcntl byte-range locks, OFD where the kernel and filesystem offer
+//! them; Windows gets `LockFileEx`. Only this module knows which.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::*;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::*;
+
+/// Which flavour of byte-range lock a share is locked with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockStyle {
+    /// Linux open-file-description locks: owned by the open file, independent per handle.
+    Ofd,
+    /// Classic POSIX (or Windows) locks: owned by the process, dropped when it closes any
+    /// handle of the file, so every handle of a locked file must be shared and counted.
+    Classic,
+}
+
+/// Shared (read) or exclusive (write) lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Many holders at once.
+    Shared,
+    /// One holder, nobody else.
+    Exclusive,
+}
+
+impl std::fmt::Display for LockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LockKind::Shared => "shared",
+            LockKind::Exclusive => "exclusive",
+        })
+    }
+}
+
+/// A byte range of a lock file; `len == 0` means "to the end of the file and beyond".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First byte.
+    pub start: u64,
+    /// Number of bytes, 0 for all bytes from `start` on.
+    pub len: u64,
+}
+
+impl Range {
+    /// The whole file, as `flock` emulation on NFS locks it.
+    pub const WHOLE: Range = Range { start: 0, len: 0 };
+}
+
+/// How to open a file beneath the share root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only.
+    Read,
+    /// Read and write an existing file.
+    ReadWrite,
+    /// Read and write, creating the file if missing.
+    ReadWriteCreate,
+    /// Create a file that must not exist yet.
+    CreateNew,
+    /// A handle for identity checks only (no I/O, never disturbs locks).
+    Path,
+    /// A directory, for listing.
+    Directory,
+}
+
+/// What makes a file the same file: device and inode, plus its link count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Hard links; 0 once the file has been unlinked.
+    pub nlink: u64,
+}
+
+impl FileId {
+    /// Whether two identities name the same file (ignoring link counts).
+    pub fn same_file(&self, other: &FileId) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// Whether an error means the file was removed behind an open handle (NFS's ESTALE): the
+/// caller treats the file as replaced and looks again.
+pub fn is_stale(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ESTALE)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}

@@ -1,0 +1,433 @@
+//! Unix system calls behind the narrow interface the lock layer and store use: opening
+//! beneath the share root, fcntl byte-range locks (OFD or classic) with bounded waits, and
+//! file identity.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+use super::{FileId, LockKind, LockStyle, OpenMode, Range};
+
+/// An open handle on the share's root directory; every path the store opens is resolved beneath it.
+#[derive(Debug)]
+pub struct Root {
+    dir: OwnedFd,
+    path: PathBuf,
+}
+
+impl Root {
+    /// Opens `path` as a share root (it must be an existing directory).
+    pub fn at(path: &Path) -> io::Result<Root> {
+        let c = cstr(path.as_os_str().as_bytes())?;
+        // SAFETY: plain open(2) on a NUL-terminated path; the fd is owned below.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Root {
+            dir,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Whether the kernel takes open-file-description locks here (Linux 3.15 and later).
+    pub fn supports_ofd(&self) -> bool {
+        let mut fl = flock_for(
+            LockStyle::Ofd,
+            Some(LockKind::Shared),
+            Range { start: 0, len: 1 },
+        );
+        // SAFETY: F_OFD_GETLK only reads the flock struct and fills it in.
+        let r = unsafe {
+            libc::fcntl(
+                self.dir.as_raw_fd(),
+                libc::F_OFD_GETLK,
+                &mut fl as *mut libc::flock,
+            )
+        };
+        r == 0
+    }
+
+    /// The path the root was opened at (for messages and for tools that need a path).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens `rel` (relative, no `..`) beneath the root; neither the path nor a symlink on the
+    /// share can resolve outside it.
+    pub fn open(&self, rel: &Path, mode: OpenMode) -> io::Result<File> {
+        let flags = match mode {
+            OpenMode::Read => libc::O_RDONLY,
+            OpenMode::ReadWrite => libc::O_RDWR,
+            OpenMode::ReadWriteCreate => libc::O_RDWR | libc::O_CREAT,
+            OpenMode::CreateNew => libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+            OpenMode::Path => libc::O_PATH,
+            OpenMode::Directory => libc::O_RDONLY | libc::O_DIRECTORY,
+        };
+        let fd = self.openat_beneath(rel, flags | libc::O_CLOEXEC, 0o644)?;
+        // SAFETY: fd is a fresh descriptor we own.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// Identity of the file now at `rel`, without following a final symlink and without
+    /// opening it for I/O (an O_PATH handle never drops classic fcntl locks when closed).
+    pub fn identity(&self, rel: &Path) -> io::Result<FileId> {
+        let fd = self.openat_beneath(rel, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+        // SAFETY: fd is a fresh descriptor we own.
+        let f = unsafe { File::from_raw_fd(fd) };
+        identity(&f)
+    }
+
+    fn openat_beneath(&self, rel: &Path, flags: libc::c_int, mode: u32) -> io::Result<RawFd> {
+        check_relative(rel)?;
+        let c = cstr(rel.as_os_str().as_bytes())?;
+        // SAFETY: open_how is plain data; unused fields must be zero.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = flags as u64;
+        if flags & libc::O_CREAT != 0 {
+            how.mode = mode as u64;
+        }
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: openat2 with a valid dirfd, NUL-terminated path and a correctly sized open_how.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            return Ok(fd as RawFd);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ENOSYS) {
+            // Kernels before 5.6: walk the path ourselves, refusing every symlink.
+            return self.openat_walk(rel, flags, mode);
+        }
+        Err(err)
+    }
+
+    /// Fallback for kernels without openat2: opens each directory component with O_NOFOLLOW,
+    /// which refuses symlinks altogether (stricter than RESOLVE_BENEATH, never looser).
+    fn openat_walk(&self, rel: &Path, flags: libc::c_int, mode: u32) -> io::Result<RawFd> {
+        let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+        let mut dir: Option<OwnedFd> = None;
+        for (i, part) in parts.iter().enumerate() {
+            let base = dir.as_ref().map_or(self.dir.as_raw_fd(), |d| d.as_raw_fd());
+            let c = cstr(part.as_bytes())?;
+            let last = i + 1 == parts.len();
+            let f = if last {
+                flags | libc::O_NOFOLLOW
+            } else {
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC
+            };
+            // SAFETY: openat on a valid dirfd with a NUL-terminated single component.
+            let fd = unsafe { libc::openat(base, c.as_ptr(), f, mode as libc::c_uint) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if last {
+                return Ok(fd);
+            }
+            // SAFETY: fresh descriptor we own.
+            dir = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"))
+    }
+}
+
+fn check_relative(rel: &Path) -> io::Result<()> {
+    let ok =
+        !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a plain relative path: {}", rel.display()),
+        ))
+    }
+}
+
+fn cstr(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+/// Device, inode and link count of an open file.
+pub fn identity(file: &File) -> io::Result<FileId> {
+    // SAFETY: fstat fills a zeroed stat struct for a valid fd.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileId {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        nlink: st.st_nlink as u64,
+    })
+}
+
+fn flock_for(style: LockStyle, kind: Option<LockKind>, range: Range) -> libc::flock {
+    // SAFETY: flock is plain old data; zero is a valid starting value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = match kind {
+        Some(LockKind::Shared) => libc::F_RDLCK as libc::c_short,
+        Some(LockKind::Exclusive) => libc::F_WRLCK as libc::c_short,
+        None => libc::F_UNLCK as libc::c_short,
+    };
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = range.start as libc::off_t;
+    fl.l_len = range.len as libc::off_t;
+    // OFD locks require l_pid == 0; classic ones ignore it on set.
+    let _ = style;
+    fl.l_pid = 0;
+    fl
+}
+
+fn commands(style: LockStyle) -> (libc::c_int, libc::c_int, libc::c_int) {
+    match style {
+        LockStyle::Ofd => (libc::F_OFD_SETLK, libc::F_OFD_SETLKW, libc::F_OFD_GETLK),
+        LockStyle::Classic => (libc::F_SETLK, libc::F_SETLKW, libc::F_GETLK),
+    }
+}
+
+fn fcntl_lock(file: &File, cmd: libc::c_int, fl: &mut libc::flock) -> io::Result<()> {
+    // SAFETY: fcntl lock commands take a pointer to a valid flock struct.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), cmd, fl as *mut libc::flock) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Tries to take a lock without waiting; `Ok(false)` when another owner holds a conflicting one.
+pub fn try_lock(file: &File, style: LockStyle, kind: LockKind, range: Range) -> io::Result<bool> {
+    let mut fl = flock_for(style, Some(kind), range);
+    match fcntl_lock(file, commands(style).0, &mut fl) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits for a lock until `deadline`; `Ok(false)` when the deadline passed first.
+///
+/// The wait is a real blocking F_SETLKW, so the kernel (or the NFS lock manager) hands the
+/// lock over as soon as it is free; the deadline is enforced by a timer thread that
+/// interrupts this thread with a signal (see `interrupt`).
+pub fn lock_until(
+    file: &File,
+    style: LockStyle,
+    kind: LockKind,
+    range: Range,
+    deadline: Instant,
+) -> io::Result<bool> {
+    if try_lock(file, style, kind, range)? {
+        return Ok(true);
+    }
+    let wait = interrupt::arm(deadline);
+    let result = loop {
+        let mut fl = flock_for(style, Some(kind), range);
+        match fcntl_lock(file, commands(style).1, &mut fl) {
+            Ok(()) => break Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                if Instant::now() >= deadline {
+                    break Ok(false);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    wait.disarm();
+    result
+}
+
+/// Releases a range held by this handle (a no-op if nothing is held there).
+pub fn unlock(file: &File, style: LockStyle, range: Range) -> io::Result<()> {
+    let mut fl = flock_for(style, None, range);
+    fcntl_lock(file, commands(style).0, &mut fl)
+}
+
+/// Whether another owner holds a lock that would conflict with taking `kind` on `range`.
+///
+/// Classic locks never report the calling process's own locks, so this answers "another
+/// process", while OFD locks answer "another open file description".
+pub fn conflicting(
+    file: &File,
+    style: LockStyle,
+    kind: LockKind,
+    range: Range,
+) -> io::Result<bool> {
+    let mut fl = flock_for(style, Some(kind), range);
+    fcntl_lock(file, commands(style).2, &mut fl)?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Interrupting a thread blocked in F_SETLKW once its deadline has passed.
+///
+/// One timer thread keeps the armed deadlines. When one passes while its thread is still
+/// waiting, the timer sends that thread a real-time signal whose handler does nothing and is
+/// installed without SA_RESTART, so the blocked fcntl returns EINTR. Arming and disarming are
+/// serialised with the sending under one mutex, so a signal is only ever sent to a thread that
+/// is still inside the wait; and a thread that was signalled waits until the handler has run
+/// before it goes on, so the signal can never interrupt some later, unrelated system call.
+mod interrupt {
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use parking_lot::{Condvar, Mutex};
+
+    thread_local! {
+        static DELIVERED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        // Only a thread-local counter: async-signal-safe, no allocation, no locks.
+        DELIVERED.with(|d| d.set(d.get().wrapping_add(1)));
+    }
+
+    struct Armed {
+        thread: libc::pthread_t,
+        waiting: bool,
+        signalled: bool,
+    }
+
+    type Deadlines = BTreeMap<(Instant, u64), Arc<Mutex<Armed>>>;
+
+    struct Timer {
+        armed: Mutex<Deadlines>,
+        wake: Condvar,
+    }
+
+    fn signal() -> libc::c_int {
+        libc::SIGRTMIN() + 3
+    }
+
+    fn timer() -> &'static Timer {
+        static TIMER: OnceLock<&'static Timer> = OnceLock::new();
+        TIMER.get_or_init(|| {
+            // SAFETY: installs a handler that only touches a thread-local counter.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                sa.sa_flags = 0;
+                libc::sigaction(signal(), &sa, std::ptr::null_mut());
+            }
+            let t: &'static Timer = Box::leak(Box::new(Timer {
+                armed: Mutex::new(BTreeMap::new()),
+                wake: Condvar::new(),
+            }));
+            let spawned = std::thread::Builder::new()
+                .name("lock-deadlines".into())
+                .spawn(move || run(t));
+            if let Err(e) = spawned {
+                // Without the timer no wait could be bounded; nothing sensible can go on.
+                panic!("cannot start the lock deadline thread: {e}");
+            }
+            t
+        })
+    }
+
+    fn run(t: &'static Timer) {
+        let mut armed = t.armed.lock();
+        loop {
+            let next = armed.keys().next().copied();
+            match next {
+                None => {
+                    t.wake.wait(&mut armed);
+                }
+                Some((when, id)) => {
+                    if Instant::now() >= when {
+                        if let Some(a) = armed.remove(&(when, id)) {
+                            let mut a = a.lock();
+                            if a.waiting {
+                                a.signalled = true;
+                                // SAFETY: the thread is alive: it is blocked in the wait and
+                                // cannot disarm while we hold its mutex.
+                                unsafe { libc::pthread_kill(a.thread, signal()) };
+                            }
+                        }
+                    } else {
+                        t.wake.wait_until(&mut armed, when);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One armed deadline for the calling thread.
+    pub struct Wait {
+        key: (Instant, u64),
+        armed: Arc<Mutex<Armed>>,
+        delivered_before: u64,
+    }
+
+    /// Arms `deadline` for the calling thread.
+    pub fn arm(deadline: Instant) -> Wait {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let t = timer();
+        // SAFETY: unblock our signal on this thread in case the thread inherited a mask
+        // that blocks it; a blocked signal would leave the wait unbounded.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal());
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
+        let armed = Arc::new(Mutex::new(Armed {
+            // SAFETY: pthread_self never fails.
+            thread: unsafe { libc::pthread_self() },
+            waiting: true,
+            signalled: false,
+        }));
+        let key = (deadline, NEXT.fetch_add(1, Ordering::Relaxed));
+        t.armed.lock().insert(key, armed.clone());
+        t.wake.notify_one();
+        Wait {
+            key,
+            armed,
+            delivered_before: DELIVERED.with(|d| d.get()),
+        }
+    }
+
+    impl Wait {
+        /// Ends the wait; returns once no signal for it can still arrive.
+        pub fn disarm(self) {
+            let signalled = {
+                let mut a = self.armed.lock();
+                a.waiting = false;
+                a.signalled
+            };
+            timer().armed.lock().remove(&self.key);
+            if signalled {
+                // The signal was sent while we were still waiting; it is delivered at the
+                // latest on our next return to user space, which is imminent.
+                let give_up = Instant::now() + Duration::from_secs(1);
+                while DELIVERED.with(|d| d.get()) == self.delivered_before
+                    && Instant::now() < give_up
+                {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}

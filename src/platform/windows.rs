@@ -1,0 +1,198 @@
+//! Windows calls behind the same interface as `unix`: `LockFileEx` byte-range locks and path
+//! resolution beneath the share root. Windows serves S3 only (no FUSE mount).
+//!
+//! Built for, not yet tested on, Windows: see the README's platform table.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::windows::io::AsRawHandle;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::{
+    GetFileInformationByHandle, LockFileEx, UnlockFileEx, BY_HANDLE_FILE_INFORMATION,
+    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+};
+use windows_sys::Win32::System::IO::OVERLAPPED;
+
+use super::{FileId, LockKind, LockStyle, OpenMode, Range};
+
+/// The share root; paths are joined beneath it after checking each component.
+#[derive(Debug)]
+pub struct Root {
+    path: PathBuf,
+}
+
+impl Root {
+    /// Opens `path` as a share root (it must be an existing directory).
+    pub fn at(path: &Path) -> io::Result<Root> {
+        if !std::fs::metadata(path)?.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::Other, "not a directory"));
+        }
+        Ok(Root {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Windows locks belong to the handle, as OFD locks do: handles never share or drop each
+    /// other's locks, so the pool may treat them the same way.
+    pub fn supports_ofd(&self) -> bool {
+        true
+    }
+
+    /// The path the root was opened at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens `rel` beneath the root; reparse points on the way are refused.
+    pub fn open(&self, rel: &Path, mode: OpenMode) -> io::Result<File> {
+        let full = self.beneath(rel)?;
+        let mut o = OpenOptions::new();
+        match mode {
+            OpenMode::Read | OpenMode::Path | OpenMode::Directory => o.read(true),
+            OpenMode::ReadWrite => o.read(true).write(true),
+            OpenMode::ReadWriteCreate => o.read(true).write(true).create(true),
+            OpenMode::CreateNew => o.read(true).write(true).create_new(true),
+        };
+        o.open(full)
+    }
+
+    /// Identity of the file now at `rel`.
+    pub fn identity(&self, rel: &Path) -> io::Result<FileId> {
+        let f = self.open(rel, OpenMode::Read)?;
+        identity(&f)
+    }
+
+    fn beneath(&self, rel: &Path) -> io::Result<PathBuf> {
+        let mut full = self.path.clone();
+        for c in rel.components() {
+            match c {
+                Component::Normal(part) => {
+                    full.push(part);
+                    if let Ok(m) = std::fs::symlink_metadata(&full) {
+                        if m.file_type().is_symlink() {
+                            return Err(io::Error::new(
+                                io::ErrorKind::PermissionDenied,
+                                "symlink on the share",
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "not a plain relative path",
+                    ))
+                }
+            }
+        }
+        Ok(full)
+    }
+}
+
+/// Volume serial and file index of an open file.
+pub fn identity(file: &File) -> io::Result<FileId> {
+    // SAFETY: plain data filled by the call below.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+    // SAFETY: valid handle and a properly sized out struct.
+    let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle() as HANDLE, &mut info) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileId {
+        dev: info.dwVolumeSerialNumber as u64,
+        ino: ((info.nFileIndexHigh as u64) << 32) | info.nFileIndexLow as u64,
+        nlink: info.nNumberOfLinks as u64,
+    })
+}
+
+fn overlapped(range: Range) -> OVERLAPPED {
+    // SAFETY: OVERLAPPED is plain data; zero is its documented initial state.
+    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+    ov.Anonymous.Anonymous.Offset = range.start as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (range.start >> 32) as u32;
+    ov
+}
+
+fn len_parts(range: Range) -> (u32, u32) {
+    let len = if range.len == 0 {
+        u64::MAX - range.start
+    } else {
+        range.len
+    };
+    (len as u32, (len >> 32) as u32)
+}
+
+/// Tries to take a lock without waiting.
+pub fn try_lock(file: &File, _style: LockStyle, kind: LockKind, range: Range) -> io::Result<bool> {
+    let mut flags = LOCKFILE_FAIL_IMMEDIATELY;
+    if kind == LockKind::Exclusive {
+        flags |= LOCKFILE_EXCLUSIVE_LOCK;
+    }
+    let mut ov = overlapped(range);
+    let (lo, hi) = len_parts(range);
+    // SAFETY: valid handle, zeroed OVERLAPPED that outlives the synchronous call.
+    let ok = unsafe { LockFileEx(file.as_raw_handle() as HANDLE, flags, 0, lo, hi, &mut ov) };
+    if ok != 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Waits for a lock until `deadline`, retrying with a short backoff (LockFileEx has no
+/// timeout of its own).
+pub fn lock_until(
+    file: &File,
+    style: LockStyle,
+    kind: LockKind,
+    range: Range,
+    deadline: Instant,
+) -> io::Result<bool> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if try_lock(file, style, kind, range)? {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Releases a range held by this handle.
+pub fn unlock(file: &File, _style: LockStyle, range: Range) -> io::Result<()> {
+    let mut ov = overlapped(range);
+    let (lo, hi) = len_parts(range);
+    // SAFETY: valid handle and OVERLAPPED.
+    let ok = unsafe { UnlockFileEx(file.as_raw_handle() as HANDLE, 0, lo, hi, &mut ov) };
+    if ok != 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether another holder has a conflicting lock (probed by taking and dropping it).
+pub fn conflicting(
+    file: &File,
+    style: LockStyle,
+    kind: LockKind,
+    range: Range,
+) -> io::Result<bool> {
+    if try_lock(file, style, kind, range)? {
+        unlock(file, style, range)?;
+        Ok(false)
+    } else {
+        Ok(true)
+    }
+}

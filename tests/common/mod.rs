@@ -1,0 +1,105 @@
+//! Shared test plumbing: real `nasgate` child processes driven over pipes, with every wait
+//! bounded so a hung child fails the test instead of hanging it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+/// The longest any single answer from a child may take before the test fails.
+pub const ANSWER_BOUND: Duration = Duration::from_secs(30);
+
+/// A `nasgate debug-locks` child process.
+pub struct LockDriver {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+}
+
+impl LockDriver {
+    /// Starts a driver on `share` with extra flags.
+    pub fn spawn(share: &Path, flags: &[&str]) -> LockDriver {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nasgate"))
+            .arg("debug-locks")
+            .arg(share)
+            .args(flags)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nasgate debug-locks");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LockDriver {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Sends a command without waiting for its answer.
+    pub fn send(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").expect("write to driver");
+        self.stdin.flush().expect("flush driver");
+    }
+
+    /// The next answer, failing the test after `bound`.
+    pub fn answer_within(&mut self, bound: Duration) -> String {
+        match self.lines.recv_timeout(bound) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => panic!("no answer within {bound:?}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("driver exited"),
+        }
+    }
+
+    /// Whether an answer arrives within `bound` (None if not).
+    pub fn try_answer(&mut self, bound: Duration) -> Option<String> {
+        self.lines.recv_timeout(bound).ok()
+    }
+
+    /// Sends a command and returns its answer.
+    pub fn ask(&mut self, command: &str) -> String {
+        self.send(command);
+        self.answer_within(ANSWER_BOUND)
+    }
+
+    /// Takes a lock that must be granted; returns its id.
+    pub fn must_lock(&mut self, command: &str) -> u64 {
+        let a = self.ask(command);
+        let words: Vec<&str> = a.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"ok"), "{command:?} answered {a:?}");
+        words[1].parse().expect("lock id")
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LockDriver {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses "ok ID MS" / "timeout MS" into (granted, milliseconds).
+pub fn outcome(answer: &str) -> (bool, u64) {
+    let words: Vec<&str> = answer.split_whitespace().collect();
+    match words.as_slice() {
+        ["ok", _, ms] => (true, ms.parse().expect("ms")),
+        ["timeout", ms] => (false, ms.parse().expect("ms")),
+        _ => panic!("unexpected answer {answer:?}"),
+    }
+}
