@@ -62,7 +62,10 @@ fn unusable_shares_are_refused_with_one_line_and_nothing_created() {
     std::fs::write(&file, b"x").expect("file");
     for (share, words) in [(&missing, "does not exist"), (&file, "not a directory")] {
         let mut c = nasgate();
-        c.current_dir(dir.path()).args(["serve"]).arg(share).args(["--address", "127.0.0.1:0"]);
+        c.current_dir(dir.path())
+            .args(["serve"])
+            .arg(share)
+            .args(["--address", "127.0.0.1:0"]);
         let (code, _, err) = run_bounded(c);
         assert_ne!(code, 0);
         assert!(err.contains(words), "{err}");
@@ -77,7 +80,9 @@ fn unusable_shares_are_refused_with_one_line_and_nothing_created() {
 fn non_loopback_address_without_credentials_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = nasgate();
-    c.arg("serve").arg(dir.path()).args(["--address", "0.0.0.0:0"]);
+    c.arg("serve")
+        .arg(dir.path())
+        .args(["--address", "0.0.0.0:0"]);
     let (code, _, err) = run_bounded(c);
     assert_ne!(code, 0);
     assert!(err.contains("no credentials"), "{err}");
@@ -142,7 +147,8 @@ fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     };
     assert!(warned, "no warning about the development credentials");
     let mut s = TcpStream::connect(&address).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("send");
     let mut reply = String::new();
