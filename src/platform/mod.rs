@@ -103,3 +103,48 @@ pub fn is_stale(e: &std::io::Error) -> bool {
         false
     }
 }
+
+/// What kind of entry a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (symlink, device, socket...).
+    Other,
+}
+
+/// What a stat tells the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+    /// Device, inode, link count.
+    pub id: FileId,
+    /// File, directory or other.
+    pub kind: FileKind,
+}
+
+impl Stat {
+    /// Modification time as a `SystemTime`.
+    pub fn modified(&self) -> std::time::SystemTime {
+        let epoch = std::time::UNIX_EPOCH;
+        if self.mtime_ns >= 0 {
+            epoch + std::time::Duration::from_nanos(self.mtime_ns as u64)
+        } else {
+            epoch
+        }
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's name (one path component).
+    pub name: std::ffi::OsString,
+    /// Its kind when the filesystem told us without a stat (`None`: ask `Root::stat`).
+    pub kind: Option<FileKind>,
+}

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
-use super::{FileId, LockKind, LockStyle, OpenMode, Range};
+use super::{DirEntry, FileId, FileKind, LockKind, LockStyle, OpenMode, Range, Stat};
 
 /// An open handle on the share's root directory; every path the store opens is resolved beneath it.
 #[derive(Debug)]
@@ -147,6 +147,278 @@ impl Root {
         }
         Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"))
     }
+}
+
+impl Root {
+    /// Size, times, identity and kind of the entry at `rel` (a final symlink is not followed);
+    /// an empty `rel` is the root itself.
+    pub fn stat(&self, rel: &Path) -> io::Result<Stat> {
+        if rel.as_os_str().is_empty() {
+            return fstat(self.dir.as_raw_fd());
+        }
+        let fd = self.openat_beneath(rel, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        fstat(f.as_raw_fd())
+    }
+
+    /// The entries of directory `rel` ("" for the root), without `.` and `..`, in no order.
+    pub fn read_dir(&self, rel: &Path) -> io::Result<Vec<DirEntry>> {
+        let fd = if rel.as_os_str().is_empty() {
+            // SAFETY: openat(".") on our own directory fd gives an independent handle whose
+            // read position we may consume.
+            let c = cstr(b".")?;
+            let fd = unsafe {
+                libc::openat(
+                    self.dir.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            fd
+        } else {
+            self.openat_beneath(rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)?
+        };
+        // SAFETY: fdopendir takes ownership of a valid directory fd; closedir below frees both.
+        let dir = unsafe { libc::fdopendir(fd) };
+        if dir.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so we still own fd.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        let result = loop {
+            // SAFETY: readdir on an open DIR*; errno is reset to tell end from error.
+            unsafe { *libc::__errno_location() = 0 };
+            let ent = unsafe { libc::readdir(dir) };
+            if ent.is_null() {
+                let e = io::Error::last_os_error();
+                break if e.raw_os_error().unwrap_or(0) == 0 { Ok(()) } else { Err(e) };
+            }
+            // SAFETY: d_name is NUL-terminated within the dirent readdir returned.
+            let (name, dtype) = unsafe {
+                (
+                    std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes().to_vec(),
+                    (*ent).d_type,
+                )
+            };
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let kind = match dtype {
+                libc::DT_REG => Some(FileKind::File),
+                libc::DT_DIR => Some(FileKind::Dir),
+                libc::DT_UNKNOWN => None,
+                _ => Some(FileKind::Other),
+            };
+            out.push(DirEntry {
+                name: std::ffi::OsStr::from_bytes(&name).to_os_string(),
+                kind,
+            });
+        };
+        // SAFETY: closes the DIR* and its fd exactly once.
+        unsafe { libc::closedir(dir) };
+        result.map(|()| out)
+    }
+
+    /// Creates directory `rel` and any missing parents; existing ones are fine.
+    pub fn create_dir_all(&self, rel: &Path) -> io::Result<()> {
+        check_relative(rel)?;
+        let mut sofar = PathBuf::new();
+        for part in rel.iter() {
+            sofar.push(part);
+            match self.create_dir(&sofar) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if self.stat(&sofar)?.kind != FileKind::Dir {
+                        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates one directory; its parent must exist.
+    pub fn create_dir(&self, rel: &Path) -> io::Result<()> {
+        self.at_parent(rel, |dir, name| {
+            // SAFETY: mkdirat on a valid dirfd with a single NUL-terminated component.
+            cvt(unsafe { libc::mkdirat(dir, name.as_ptr(), 0o755) })
+        })
+    }
+
+    /// Renames `from` to `to` atomically, replacing a file at `to`.
+    pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.at_parent(from, |fdir, fname| {
+            self.at_parent(to, |tdir, tname| {
+                // SAFETY: renameat with valid dirfds and single NUL-terminated components.
+                cvt(unsafe { libc::renameat(fdir, fname.as_ptr(), tdir, tname.as_ptr()) })
+            })
+        })
+    }
+
+    /// Removes the file `rel`.
+    pub fn remove_file(&self, rel: &Path) -> io::Result<()> {
+        self.at_parent(rel, |dir, name| {
+            // SAFETY: unlinkat with a valid dirfd and a single component.
+            cvt(unsafe { libc::unlinkat(dir, name.as_ptr(), 0) })
+        })
+    }
+
+    /// Removes the empty directory `rel`.
+    pub fn remove_dir(&self, rel: &Path) -> io::Result<()> {
+        self.at_parent(rel, |dir, name| {
+            // SAFETY: unlinkat(AT_REMOVEDIR) with a valid dirfd and a single component.
+            cvt(unsafe { libc::unlinkat(dir, name.as_ptr(), libc::AT_REMOVEDIR) })
+        })
+    }
+
+    /// Flushes directory `rel` ("" for the root) to stable storage, making renames and
+    /// creations in it durable.
+    pub fn sync_dir(&self, rel: &Path) -> io::Result<()> {
+        let fd = if rel.as_os_str().is_empty() {
+            // SAFETY: dup of our own valid fd.
+            let fd = unsafe { libc::fcntl(self.dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            fd
+        } else {
+            self.openat_beneath(rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)?
+        };
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { File::from_raw_fd(fd) };
+        f.sync_all()
+    }
+
+    /// Runs `op` with the parent directory of `rel` (opened beneath the root, never through a
+    /// symlink that leaves it) and the final component.
+    fn at_parent<T>(
+        &self,
+        rel: &Path,
+        op: impl FnOnce(RawFd, &CString) -> io::Result<T>,
+    ) -> io::Result<T> {
+        check_relative(rel)?;
+        let name = rel
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+        let name = cstr(name.as_bytes())?;
+        match rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            None => op(self.dir.as_raw_fd(), &name),
+            Some(parent) => {
+                let fd = self.openat_beneath(
+                    parent,
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    0,
+                )?;
+                // SAFETY: fresh descriptor we own.
+                let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+                op(dir.as_raw_fd(), &name)
+            }
+        }
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn fstat(fd: RawFd) -> io::Result<Stat> {
+    // SAFETY: fstat fills a zeroed stat struct for a valid fd.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::File,
+        libc::S_IFDIR => FileKind::Dir,
+        _ => FileKind::Other,
+    };
+    let mtime_ns = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
+    Ok(Stat {
+        size: st.st_size as u64,
+        mtime_ns,
+        id: FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            nlink: st.st_nlink as u64,
+        },
+        kind,
+    })
+}
+
+/// Size, modification time, identity and kind of an open file.
+pub fn stat_file(file: &File) -> io::Result<Stat> {
+    fstat(file.as_raw_fd())
+}
+
+/// Copies `len` bytes from `from` at `from_offset` to the end position of `to`, in the kernel
+/// where it can (`copy_file_range`: on NFS 4.2 a server-side copy), by reading and writing
+/// otherwise. Returns the bytes copied (less than `len` only at the end of `from`).
+pub fn copy_range(from: &File, from_offset: u64, to: &File, len: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut done = 0u64;
+    let mut off_in = from_offset as libc::loff_t;
+    let mut kernel = true;
+    let mut buf = Vec::new();
+    while done < len {
+        let want = (len - done).min(1 << 30) as usize;
+        if kernel {
+            // SAFETY: valid fds; off_in is ours; the output uses and advances its file position.
+            let n = unsafe {
+                libc::copy_file_range(
+                    from.as_raw_fd(),
+                    &mut off_in,
+                    to.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    want,
+                    0,
+                )
+            };
+            if n > 0 {
+                done += n as u64;
+                continue;
+            }
+            if n == 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EXDEV) | Some(libc::EINVAL) | Some(libc::ENOSYS)
+                | Some(libc::EOPNOTSUPP) => kernel = false,
+                Some(libc::EINTR) => {}
+                _ => return Err(e),
+            }
+            continue;
+        }
+        if buf.is_empty() {
+            buf = vec![0u8; 1 << 20];
+        }
+        let chunk = want.min(buf.len());
+        let n = from.read_at(&mut buf[..chunk], off_in as u64)?;
+        if n == 0 {
+            break;
+        }
+        let mut w = to;
+        io::Write::write_all(&mut w, &buf[..n])?;
+        off_in += n as libc::loff_t;
+        done += n as u64;
+    }
+    Ok(done)
+}
+
+/// Reads at `offset` without moving the file position (several readers share one handle).
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
 }
 
 fn check_relative(rel: &Path) -> io::Result<()> {

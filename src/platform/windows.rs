@@ -16,7 +16,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 
-use super::{FileId, LockKind, LockStyle, OpenMode, Range};
+use super::{DirEntry, FileId, FileKind, LockKind, LockStyle, OpenMode, Range, Stat};
 
 /// The share root; paths are joined beneath it after checking each component.
 #[derive(Debug)]
@@ -63,6 +63,64 @@ impl Root {
     pub fn identity(&self, rel: &Path) -> io::Result<FileId> {
         let f = self.open(rel, OpenMode::Read)?;
         identity(&f)
+    }
+
+    /// Size, times, identity and kind of the entry at `rel` ("" is the root).
+    pub fn stat(&self, rel: &Path) -> io::Result<Stat> {
+        let full = if rel.as_os_str().is_empty() { self.path.clone() } else { self.beneath(rel)? };
+        let m = std::fs::symlink_metadata(&full)?;
+        let kind = if m.is_dir() {
+            FileKind::Dir
+        } else if m.is_file() {
+            FileKind::File
+        } else {
+            FileKind::Other
+        };
+        let id = if m.is_file() { identity(&File::open(&full)?)? } else { FileId { dev: 0, ino: 0, nlink: 1 } };
+        Ok(Stat { size: m.len(), mtime_ns: mtime_ns(&m), id, kind })
+    }
+
+    /// The entries of directory `rel` ("" for the root).
+    pub fn read_dir(&self, rel: &Path) -> io::Result<Vec<DirEntry>> {
+        let full = if rel.as_os_str().is_empty() { self.path.clone() } else { self.beneath(rel)? };
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(full)? {
+            let e = e?;
+            let t = e.file_type()?;
+            let kind = if t.is_dir() { FileKind::Dir } else if t.is_file() { FileKind::File } else { FileKind::Other };
+            out.push(DirEntry { name: e.file_name(), kind: Some(kind) });
+        }
+        Ok(out)
+    }
+
+    /// Creates directory `rel` and any missing parents.
+    pub fn create_dir_all(&self, rel: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(self.beneath(rel)?)
+    }
+
+    /// Creates one directory.
+    pub fn create_dir(&self, rel: &Path) -> io::Result<()> {
+        std::fs::create_dir(self.beneath(rel)?)
+    }
+
+    /// Renames `from` to `to`, replacing a file at `to`.
+    pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(self.beneath(from)?, self.beneath(to)?)
+    }
+
+    /// Removes the file `rel`.
+    pub fn remove_file(&self, rel: &Path) -> io::Result<()> {
+        std::fs::remove_file(self.beneath(rel)?)
+    }
+
+    /// Removes the empty directory `rel`.
+    pub fn remove_dir(&self, rel: &Path) -> io::Result<()> {
+        std::fs::remove_dir(self.beneath(rel)?)
+    }
+
+    /// Directories cannot be flushed on Windows; renames are journaled by NTFS.
+    pub fn sync_dir(&self, _rel: &Path) -> io::Result<()> {
+        Ok(())
     }
 
     fn beneath(&self, rel: &Path) -> io::Result<PathBuf> {
@@ -195,4 +253,46 @@ pub fn conflicting(
     } else {
         Ok(true)
     }
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i128 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+/// Size, modification time, identity and kind of an open file.
+pub fn stat_file(file: &File) -> io::Result<Stat> {
+    let m = file.metadata()?;
+    Ok(Stat {
+        size: m.len(),
+        mtime_ns: mtime_ns(&m),
+        id: identity(file)?,
+        kind: if m.is_dir() { FileKind::Dir } else { FileKind::File },
+    })
+}
+
+/// Copies `len` bytes from `from` at `from_offset` to the current end of `to`.
+pub fn copy_range(from: &File, from_offset: u64, to: &File, len: u64) -> io::Result<u64> {
+    use std::io::Write;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < len {
+        let want = ((len - done) as usize).min(buf.len());
+        let n = read_at(from, &mut buf[..want], from_offset + done)?;
+        if n == 0 {
+            break;
+        }
+        let mut w = to;
+        w.write_all(&buf[..n])?;
+        done += n as u64;
+    }
+    Ok(done)
+}
+
+/// Reads at `offset`.
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
