@@ -6,3 +6,4 @@ pub mod lock;
 pub mod ops;
 pub mod platform;
 pub mod server;
+pub mod store;

@@ -38,6 +38,18 @@ enum Command {
         /// The mounted share to check.
         share: PathBuf,
     },
+    /// Drive the store over stdin/stdout (tests and debugging).
+    #[command(hide = true)]
+    DebugStore {
+        /// The share.
+        share: PathBuf,
+        /// Use classic POSIX locks even where OFD locks exist.
+        #[arg(long)]
+        classic: bool,
+        /// Longest a lock wait may take, in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+    },
     /// Drive the lock layer over stdin/stdout (tests and lock debugging).
     #[command(hide = true)]
     DebugLocks {
@@ -88,6 +100,11 @@ fn main() -> ExitCode {
             timeout_ms,
             lease_ms,
         } => debug_locks(&share, classic, timeout_ms, lease_ms),
+        Command::DebugStore {
+            share,
+            classic,
+            timeout_ms,
+        } => debug_store(&share, classic, timeout_ms),
     };
     match result {
         Ok(code) => code,
@@ -202,5 +219,21 @@ fn debug_locks(
         style: classic.then_some(LockStyle::Classic),
     };
     nasgate::lock::driver::run(Arc::new(Locks::new(root, &cfg)))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn debug_store(share: &std::path::Path, classic: bool, timeout_ms: u64) -> Result<ExitCode> {
+    let share = config::existing_share(share)?;
+    let root = Arc::new(Root::at(&share)?);
+    let cfg = LockConfig {
+        timeout: Duration::from_millis(timeout_ms),
+        style: classic.then_some(LockStyle::Classic),
+        ..LockConfig::default()
+    };
+    let store = nasgate::store::Store::open(
+        Arc::new(Locks::new(root, &cfg)),
+        nasgate::store::StoreConfig::default(),
+    )?;
+    nasgate::store::driver::run(&store)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -130,7 +130,7 @@ impl Locks {
     }
 
     /// The share root the locks live on.
-    pub fn root(&self) -> &Root {
+    pub fn root(&self) -> &Arc<Root> {
         &self.root
     }
 

@@ -197,12 +197,18 @@ impl Root {
             let ent = unsafe { libc::readdir(dir) };
             if ent.is_null() {
                 let e = io::Error::last_os_error();
-                break if e.raw_os_error().unwrap_or(0) == 0 { Ok(()) } else { Err(e) };
+                break if e.raw_os_error().unwrap_or(0) == 0 {
+                    Ok(())
+                } else {
+                    Err(e)
+                };
             }
             // SAFETY: d_name is NUL-terminated within the dirent readdir returned.
             let (name, dtype) = unsafe {
                 (
-                    std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes().to_vec(),
+                    std::ffi::CStr::from_ptr((*ent).d_name.as_ptr())
+                        .to_bytes()
+                        .to_vec(),
                     (*ent).d_type,
                 )
             };
@@ -393,7 +399,9 @@ pub fn copy_range(from: &File, from_offset: u64, to: &File, len: u64) -> io::Res
             }
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
-                Some(libc::EXDEV) | Some(libc::EINVAL) | Some(libc::ENOSYS)
+                Some(libc::EXDEV)
+                | Some(libc::EINVAL)
+                | Some(libc::ENOSYS)
                 | Some(libc::EOPNOTSUPP) => kernel = false,
                 Some(libc::EINTR) => {}
                 _ => return Err(e),

@@ -67,7 +67,11 @@ impl Root {
 
     /// Size, times, identity and kind of the entry at `rel` ("" is the root).
     pub fn stat(&self, rel: &Path) -> io::Result<Stat> {
-        let full = if rel.as_os_str().is_empty() { self.path.clone() } else { self.beneath(rel)? };
+        let full = if rel.as_os_str().is_empty() {
+            self.path.clone()
+        } else {
+            self.beneath(rel)?
+        };
         let m = std::fs::symlink_metadata(&full)?;
         let kind = if m.is_dir() {
             FileKind::Dir
@@ -76,19 +80,45 @@ impl Root {
         } else {
             FileKind::Other
         };
-        let id = if m.is_file() { identity(&File::open(&full)?)? } else { FileId { dev: 0, ino: 0, nlink: 1 } };
-        Ok(Stat { size: m.len(), mtime_ns: mtime_ns(&m), id, kind })
+        let id = if m.is_file() {
+            identity(&File::open(&full)?)?
+        } else {
+            FileId {
+                dev: 0,
+                ino: 0,
+                nlink: 1,
+            }
+        };
+        Ok(Stat {
+            size: m.len(),
+            mtime_ns: mtime_ns(&m),
+            id,
+            kind,
+        })
     }
 
     /// The entries of directory `rel` ("" for the root).
     pub fn read_dir(&self, rel: &Path) -> io::Result<Vec<DirEntry>> {
-        let full = if rel.as_os_str().is_empty() { self.path.clone() } else { self.beneath(rel)? };
+        let full = if rel.as_os_str().is_empty() {
+            self.path.clone()
+        } else {
+            self.beneath(rel)?
+        };
         let mut out = Vec::new();
         for e in std::fs::read_dir(full)? {
             let e = e?;
             let t = e.file_type()?;
-            let kind = if t.is_dir() { FileKind::Dir } else if t.is_file() { FileKind::File } else { FileKind::Other };
-            out.push(DirEntry { name: e.file_name(), kind: Some(kind) });
+            let kind = if t.is_dir() {
+                FileKind::Dir
+            } else if t.is_file() {
+                FileKind::File
+            } else {
+                FileKind::Other
+            };
+            out.push(DirEntry {
+                name: e.file_name(),
+                kind: Some(kind),
+            });
         }
         Ok(out)
     }
@@ -270,7 +300,11 @@ pub fn stat_file(file: &File) -> io::Result<Stat> {
         size: m.len(),
         mtime_ns: mtime_ns(&m),
         id: identity(file)?,
-        kind: if m.is_dir() { FileKind::Dir } else { FileKind::File },
+        kind: if m.is_dir() {
+            FileKind::Dir
+        } else {
+            FileKind::File
+        },
     })
 }
 

@@ -1,0 +1,528 @@
+//! The object layer over the share: the one place that knows how buckets, objects, metadata,
+//! uploads and temp files live on disk (MinIO FS-mode layout, see `layout`). Both fronts call
+//! it; it takes locks through `crate::lock` and touches the share only through
+//! `crate::platform::Root`. All calls block: async callers run them on the blocking pool.
+
+pub mod checksum;
+pub mod driver;
+pub mod io;
+pub mod layout;
+pub mod list;
+pub mod meta;
+pub mod multipart;
+pub mod object;
+mod temp;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::lock::{LockError, Locks, ShareLock};
+use crate::platform::{FileKind, OpenMode, Root};
+
+pub use checksum::{Checksum, ChecksumAlgorithm};
+pub use layout::NameError;
+pub use object::{ObjectInfo, ObjectReader, PutOptions, ReadConditions, WriteCondition};
+
+/// Errors of the store, each naming what a user needs to see.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The bucket does not exist.
+    #[error("bucket {0} does not exist")]
+    NoSuchBucket(String),
+    /// The bucket exists already.
+    #[error("bucket {0} exists already")]
+    BucketExists(String),
+    /// The bucket still holds objects.
+    #[error("bucket {0} is not empty")]
+    BucketNotEmpty(String),
+    /// A bucket name or key is not acceptable.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The object does not exist.
+    #[error("object {bucket}/{key} does not exist")]
+    NoSuchKey {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// The key collides with the directory tree (a file where a directory is needed, or the
+    /// other way round).
+    #[error("object {bucket}/{key} cannot be stored: {why}")]
+    KeyConflict {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// What collides.
+        why: &'static str,
+    },
+    /// A precondition (If-Match, If-None-Match, If-Unmodified-Since) failed.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The object was not modified (If-None-Match / If-Modified-Since on a read).
+    #[error("not modified")]
+    NotModified,
+    /// The body's MD5 differs from Content-MD5.
+    #[error("the Content-MD5 you specified did not match what was received")]
+    BadDigest,
+    /// The body's flexible checksum differs from the one sent.
+    #[error("the {0} checksum you specified did not match what was received")]
+    ChecksumMismatch(&'static str),
+    /// The body was shorter or longer than announced.
+    #[error("body length {got} differs from the announced {expected}")]
+    IncompleteBody {
+        /// Announced length.
+        expected: u64,
+        /// Received length.
+        got: u64,
+    },
+    /// The requested range is outside the object.
+    #[error("the requested range is not satisfiable")]
+    InvalidRange,
+    /// The multipart upload does not exist.
+    #[error("upload {0} does not exist")]
+    NoSuchUpload(String),
+    /// A part listed for completion is missing or its ETag differs.
+    #[error("part {0} is missing or its ETag does not match")]
+    InvalidPart(u32),
+    /// Parts listed for completion are not in ascending order.
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is below 5 MiB.
+    #[error("part {0} is smaller than the 5 MiB minimum")]
+    EntityTooSmall(u32),
+    /// The request is not allowed as made.
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// A lock wait passed its deadline.
+    #[error("busy: {0}")]
+    Busy(LockError),
+    /// Metadata on the share cannot be understood.
+    #[error("metadata {} is damaged: {why}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// The share refused an operation.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StoreError + 'p {
+        move |source| StoreError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<LockError> for StoreError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Io { path, source } => StoreError::Io {
+                op: "lock",
+                path,
+                source,
+            },
+            other => StoreError::Busy(other),
+        }
+    }
+}
+
+/// Result of store calls.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How hard the store makes writes durable before reporting success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync data, metadata and the directories they were renamed into (the default).
+    Fsync,
+    /// Leave flushing to the filesystem (faster; a crash may lose recent objects whole).
+    None,
+}
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// fsync policy.
+    pub durability: Durability,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            durability: Durability::Fsync,
+        }
+    }
+}
+
+/// A bucket as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketInfo {
+    /// Name.
+    pub name: String,
+    /// Creation time (the directory's modification time, as MinIO reported it).
+    pub created: SystemTime,
+}
+
+/// The object store on one share.
+pub struct Store {
+    root: Arc<Root>,
+    locks: Arc<Locks>,
+    instance: String,
+    config: StoreConfig,
+    _owner: ShareLock,
+}
+
+impl Store {
+    /// Opens the store on the share behind `locks`: checks or creates format.json and this
+    /// instance's staging directory, whose `owner` file stays locked while the store lives.
+    pub fn open(locks: Arc<Locks>, config: StoreConfig) -> Result<Store> {
+        let root = locks.root().clone();
+        format_json(&root)?;
+        let instance = uuid::Uuid::new_v4().to_string();
+        let tmp = layout::tmp(&instance);
+        root.create_dir_all(&tmp)
+            .map_err(StoreError::io("create", &tmp))?;
+        // Lock the owner file under a name no sweep looks at, then move it into place, so a
+        // sweeper never sees an unlocked owner of a live instance.
+        let staging = tmp.join("owner.new");
+        let owner = tmp.join("owner");
+        let f = root
+            .open(&staging, OpenMode::CreateNew)
+            .map_err(StoreError::io("create", &staging))?;
+        let lock = locks
+            .hold_temp(f)
+            .map_err(StoreError::io("lock", &staging))?;
+        root.rename(&staging, &owner)
+            .map_err(StoreError::io("rename", &owner))?;
+        Ok(Store {
+            root,
+            locks,
+            instance,
+            config,
+            _owner: lock,
+        })
+    }
+
+    /// This instance's id (its staging directory's name).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The locks the store takes.
+    pub fn locks(&self) -> &Locks {
+        &self.locks
+    }
+
+    fn durable(&self) -> bool {
+        self.config.durability == Durability::Fsync
+    }
+
+    /// All buckets, by name.
+    pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let here = Path::new("");
+        let mut out = Vec::new();
+        for e in self
+            .root
+            .read_dir(here)
+            .map_err(StoreError::io("list", here))?
+        {
+            let Some(name) = e.name.to_str() else {
+                continue;
+            };
+            if layout::check_bucket(name).is_err() {
+                continue;
+            }
+            if let Ok(st) = self.root.stat(Path::new(name)) {
+                if st.kind == FileKind::Dir {
+                    out.push(BucketInfo {
+                        name: name.to_string(),
+                        created: st.modified(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, bucket: &str) -> Result<()> {
+        layout::check_bucket(bucket)?;
+        let p = Path::new(bucket);
+        match self.root.create_dir(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::BucketExists(bucket.into()))
+            }
+            Err(e) => return Err(StoreError::io("create bucket", p)(e)),
+        }
+        let m = layout::bucket_meta(bucket);
+        self.root
+            .create_dir_all(&m)
+            .map_err(StoreError::io("create", &m))?;
+        if self.durable() {
+            self.root
+                .sync_dir(Path::new(""))
+                .map_err(StoreError::io("sync", p))?;
+        }
+        Ok(())
+    }
+
+    /// The bucket's details, or `NoSuchBucket`.
+    pub fn head_bucket(&self, bucket: &str) -> Result<BucketInfo> {
+        if layout::check_bucket(bucket).is_err() {
+            return Err(StoreError::NoSuchBucket(bucket.into()));
+        }
+        match self.root.stat(Path::new(bucket)) {
+            Ok(st) if st.kind == FileKind::Dir => Ok(BucketInfo {
+                name: bucket.into(),
+                created: st.modified(),
+            }),
+            Ok(_) => Err(StoreError::NoSuchBucket(bucket.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::NoSuchBucket(bucket.into()))
+            }
+            Err(e) => Err(StoreError::io("stat", Path::new(bucket))(e)),
+        }
+    }
+
+    /// Deletes an empty bucket and its metadata directory.
+    pub fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        self.head_bucket(bucket)?;
+        let p = Path::new(bucket);
+        let entries = self.root.read_dir(p).map_err(StoreError::io("list", p))?;
+        if entries
+            .iter()
+            .any(|e| !e.name.to_str().is_some_and(layout::is_hidden))
+        {
+            return Err(StoreError::BucketNotEmpty(bucket.into()));
+        }
+        match self.root.remove_dir(p) {
+            Ok(()) => {}
+            // NFS silly-rename files of deleted-but-open objects keep it busy for a while.
+            Err(e) if e.raw_os_error() == Some(libc_enotempty()) => {
+                return Err(StoreError::BucketNotEmpty(bucket.into()))
+            }
+            Err(e) => return Err(StoreError::io("delete bucket", p)(e)),
+        }
+        self.remove_tree(&layout::bucket_meta(bucket))
+    }
+
+    /// Removes a directory tree of the internal area (metadata, uploads, temp debris).
+    fn remove_tree(&self, rel: &Path) -> Result<()> {
+        let entries = match self.root.read_dir(rel) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("list", rel)(e)),
+        };
+        for e in entries {
+            let child = rel.join(&e.name);
+            let kind = match e.kind {
+                Some(k) => k,
+                None => match self.root.stat(&child) {
+                    Ok(st) => st.kind,
+                    Err(_) => continue,
+                },
+            };
+            if kind == FileKind::Dir {
+                self.remove_tree(&child)?;
+            } else {
+                match self.root.remove_file(&child) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io("remove", &child)(e)),
+                }
+            }
+        }
+        match self.root.remove_dir(rel) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("remove", rel)(e)),
+        }
+    }
+
+    /// Removes empty directories from `from` upwards, stopping below `stop` or at the first
+    /// directory that is not empty (other objects, or NFS `.nfs*` files).
+    fn prune(&self, from: &Path, stop: &Path) {
+        let mut dir = from.to_path_buf();
+        while dir.starts_with(stop) && dir != stop {
+            if self.root.remove_dir(&dir).is_err() {
+                break;
+            }
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+
+    /// Staging files of instances that are gone: removes every `tmp/<id>/` whose owner lock
+    /// no live process holds. Returns how many directories were removed.
+    pub fn sweep_tmp(&self) -> Result<usize> {
+        let tmp = layout::tmp_root();
+        let entries = match self.root.read_dir(&tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StoreError::io("list", &tmp)(e)),
+        };
+        let mut removed = 0;
+        for e in entries {
+            if e.name.to_str() == Some(self.instance.as_str()) {
+                continue;
+            }
+            let dir = tmp.join(&e.name);
+            let owner = dir.join("owner");
+            let dead = match self.locks.held_elsewhere(&owner) {
+                Ok(held) => !held,
+                // No owner file: a directory of an old MinIO or a start that never finished;
+                // only remove it once it is clearly abandoned.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => self
+                    .root
+                    .stat(&dir)
+                    .map(|st| {
+                        SystemTime::now()
+                            .duration_since(st.modified())
+                            .is_ok_and(|age| age.as_secs() > 24 * 3600)
+                    })
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if dead {
+                self.remove_tree(&dir)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(unix)]
+fn libc_enotempty() -> i32 {
+    libc::ENOTEMPTY
+}
+
+#[cfg(not(unix))]
+fn libc_enotempty() -> i32 {
+    145
+}
+
+/// Checks format.json, creating it if missing; refuses shares of another backend.
+fn format_json(root: &Root) -> Result<()> {
+    let path = layout::format();
+    let sys = Path::new(layout::SYS);
+    root.create_dir_all(sys)
+        .map_err(StoreError::io("create", sys))?;
+    let body = serde_json::json!({
+        "version": "1",
+        "format": "fs",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "fs": { "version": "2" },
+    });
+    // O_EXCL creation: of several instances starting at once on an empty share, exactly one
+    // writes format.json; the others read what it wrote.
+    let staging = layout::SYS.to_string() + &format!("/format.json.{}", uuid::Uuid::new_v4());
+    let staging = PathBuf::from(staging);
+    {
+        use std::io::Write;
+        let mut f = root
+            .open(&staging, OpenMode::CreateNew)
+            .map_err(StoreError::io("create", &staging))?;
+        f.write_all(&serde_json::to_vec(&body).unwrap_or_default())
+            .and_then(|()| f.sync_all())
+            .map_err(StoreError::io("write", &staging))?;
+    }
+    // link() would be the exclusive publish, but not every NAS supports hard links; a
+    // create-new of the final name decides the race instead.
+    let created = match root.open(&path, OpenMode::CreateNew) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => {
+            let _ = root.remove_file(&staging);
+            return Err(StoreError::io("create", &path)(e));
+        }
+    };
+    if created {
+        root.rename(&staging, &path)
+            .map_err(StoreError::io("rename", &path))?;
+        return Ok(());
+    }
+    let _ = root.remove_file(&staging);
+    let text = read_small(root, &path)?;
+    if text.is_empty() {
+        // Another instance won the race and is about to rename its content in.
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
+    match v.get("format").and_then(|f| f.as_str()) {
+        Some("fs") => Ok(()),
+        other => Err(StoreError::Corrupt {
+            path,
+            why: format!(
+                "the share is formatted for backend {:?}, not \"fs\"; nasgate serves FS-mode shares only",
+                other.unwrap_or("?")
+            ),
+        }),
+    }
+}
+
+fn read_small(root: &Root, rel: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    root.open(rel, OpenMode::Read)
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .map_err(StoreError::io("read", rel))?;
+    Ok(buf)
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A clean stop leaves no staging directory behind; open uploads' files are already
+        // gone, since every staging file removes itself when dropped.
+        let dir = layout::tmp(&self.instance);
+        let _ = self.root.remove_file(&dir.join("owner"));
+        let _ = self.remove_tree(&dir);
+    }
+}
+
+/// A crash point for tests: `NASGATE_CRASH_AT=<name>` aborts the process right there, as a
+/// power cut or SIGKILL would, so tests can check what a crash at each step leaves behind.
+pub(crate) fn crash_point(name: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT
+        .get_or_init(|| std::env::var("NASGATE_CRASH_AT").ok())
+        .as_deref()
+        == Some(name)
+    {
+        std::process::abort();
+    }
+}
+
+/// Metadata map helpers shared by object and multipart code.
+pub(crate) fn user_and_standard(meta: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    meta.iter()
+        .filter(|(k, _)| {
+            meta::STANDARD_HEADERS.contains(&k.as_str())
+                || k.starts_with(meta::USER_PREFIX)
+                || k.as_str() == meta::TAGGING
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,1056 @@
+//! Objects: put (staged, then published atomically under the exclusive lock), get and head
+//! (under the shared lock for the whole read), delete, copy, tags, and listing with details.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::lock::{Create, LockError, ReadGuard, WriteGuard};
+use crate::platform::{self, FileKind, OpenMode, Stat};
+
+use super::checksum::{Checksum, ChecksumAlgorithm};
+use super::layout;
+use super::list::{self, ListQuery, Tree};
+use super::meta::{self, FsJson, FsPart, Stamp};
+use super::temp::{algorithms, Expect, Staged, TempFile};
+use super::{crash_point, io, user_and_standard, Result, Store, StoreError};
+
+/// How often a publish or read starts over after losing a race with a concurrent delete,
+/// prune or replacement before it reports the share as too busy.
+const RETRIES: usize = 16;
+
+/// What must hold about the current object for a write to go ahead (checked under the
+/// exclusive lock, so it is atomic across hosts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Always write.
+    #[default]
+    Always,
+    /// `If-None-Match: *`: only if no object exists.
+    IfAbsent,
+    /// `If-Match: <etag>`: only if the object exists with this ETag.
+    IfMatch(String),
+}
+
+/// Options of a put.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Standard headers (lowercase), `X-Amz-Meta-*` (canonical) and `X-Amz-Tagging`.
+    pub meta: BTreeMap<String, String>,
+    /// Condition on the current object.
+    pub condition: WriteCondition,
+    /// Content-MD5 the body must have.
+    pub content_md5: Option<[u8; 16]>,
+    /// Flexible checksums to compute and store.
+    pub checksums: Vec<ChecksumAlgorithm>,
+    /// Flexible checksums the body must have (computed too, no need to repeat them above).
+    pub expected: Vec<Checksum>,
+    /// Exact body length, when announced.
+    pub size: Option<u64>,
+}
+
+/// Conditional-read headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadConditions {
+    /// If-Match.
+    pub if_match: Option<String>,
+    /// If-None-Match.
+    pub if_none_match: Option<String>,
+    /// If-Modified-Since.
+    pub if_modified_since: Option<SystemTime>,
+    /// If-Unmodified-Since.
+    pub if_unmodified_since: Option<SystemTime>,
+}
+
+/// What a read or listing tells about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Size in bytes (from the data file).
+    pub size: u64,
+    /// Last modification (from the data file).
+    pub modified: SystemTime,
+    /// ETag, unquoted.
+    pub etag: String,
+    /// Standard headers, user metadata and tags as stored (no ETag).
+    pub meta: BTreeMap<String, String>,
+    /// Parts of a multipart object.
+    pub parts: Vec<FsPart>,
+    /// Stored flexible checksums.
+    pub checksums: Vec<Checksum>,
+}
+
+impl ObjectInfo {
+    /// The content type.
+    pub fn content_type(&self) -> &str {
+        self.meta
+            .get("content-type")
+            .map(String::as_str)
+            .unwrap_or("application/octet-stream")
+    }
+
+    /// The URL-encoded tag set, if any.
+    pub fn tags(&self) -> Option<&str> {
+        self.meta.get(meta::TAGGING).map(String::as_str)
+    }
+
+    /// Whether this is a directory object (`dir/`).
+    pub fn is_dir(&self) -> bool {
+        layout::is_dir_key(&self.key)
+    }
+
+    /// Checks conditional-read headers (RFC 7232 order, as S3 applies them).
+    pub fn check(&self, c: &ReadConditions) -> Result<()> {
+        let secs = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        };
+        let modified = secs(self.modified);
+        if let Some(m) = &c.if_match {
+            if !etag_matches(m, &self.etag) {
+                return Err(StoreError::PreconditionFailed);
+            }
+        } else if let Some(t) = c.if_unmodified_since {
+            if modified > secs(t) {
+                return Err(StoreError::PreconditionFailed);
+            }
+        }
+        if let Some(m) = &c.if_none_match {
+            if etag_matches(m, &self.etag) {
+                return Err(StoreError::NotModified);
+            }
+        } else if let Some(t) = c.if_modified_since {
+            if modified <= secs(t) {
+                return Err(StoreError::NotModified);
+            }
+        }
+        Ok(())
+    }
+
+    fn from_record(bucket: &str, key: &str, st: &Stat, record: &FsJson) -> ObjectInfo {
+        let mut m = record.meta.clone();
+        let etag = m.remove("etag").unwrap_or_default();
+        let checksums = record
+            .nasgate
+            .iter()
+            .flat_map(|s| s.checksums.iter())
+            .filter_map(|(alg, value)| {
+                Some(Checksum {
+                    algorithm: ChecksumAlgorithm::parse(alg)?,
+                    value: value.clone(),
+                })
+            })
+            .collect();
+        ObjectInfo {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: st.size,
+            modified: st.modified(),
+            etag,
+            meta: m,
+            parts: record.parts.clone(),
+            checksums,
+        }
+    }
+
+    fn directory(bucket: &str, key: &str, st: &Stat) -> ObjectInfo {
+        ObjectInfo {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: 0,
+            modified: st.modified(),
+            etag: meta::EMPTY_ETAG.into(),
+            meta: BTreeMap::new(),
+            parts: Vec::new(),
+            checksums: Vec::new(),
+        }
+    }
+}
+
+/// Whether an If-Match / If-None-Match value (a list, possibly quoted, possibly `*`)
+/// matches `etag`.
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == etag
+    })
+}
+
+/// An object opened for reading: its details, its data file, and the shared lock that keeps
+/// any publish out until this is dropped.
+pub struct ObjectReader {
+    info: ObjectInfo,
+    data: Option<File>,
+    _guard: Option<ReadGuard>,
+}
+
+impl ObjectReader {
+    /// The object's details.
+    pub fn info(&self) -> &ObjectInfo {
+        &self.info
+    }
+
+    /// Takes the details, releasing the lock.
+    pub fn into_info(self) -> ObjectInfo {
+        self.info
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; 0 at the end.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        match &self.data {
+            Some(f) => platform::read_at(f, buf, offset),
+            None => Ok(0),
+        }
+    }
+
+    /// The data file (absent for directory objects).
+    pub fn file(&self) -> Option<&File> {
+        self.data.as_ref()
+    }
+}
+
+/// A put in progress: the body streams into a locked staging file while MD5 and checksums are
+/// computed; nothing is visible until `finish` publishes it.
+pub struct Upload {
+    bucket: String,
+    key: String,
+    staged: Staged,
+    options: PutOptions,
+}
+
+impl Upload {
+    /// Appends body bytes.
+    pub fn write(&mut self, buf: &[u8]) -> Result<()> {
+        self.staged.write(buf)
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.staged.len()
+    }
+
+    /// Whether nothing was received yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Verifies the body against what was announced and publishes it.
+    pub fn finish(self, store: &Store) -> Result<ObjectInfo> {
+        let Upload {
+            bucket,
+            key,
+            staged,
+            mut options,
+        } = self;
+        let (temp, digests) = staged.finish(&Expect {
+            size: options.size,
+            content_md5: options.content_md5,
+            checksums: &options.expected,
+        })?;
+        if layout::is_dir_key(&key) {
+            if digests.len != 0 {
+                return Err(StoreError::KeyConflict {
+                    bucket,
+                    key,
+                    why: "a key ending in '/' is a directory and cannot hold data",
+                });
+            }
+            return store.put_directory(&bucket, &key, &options.condition);
+        }
+        options.meta.insert("etag".into(), digests.md5_hex());
+        let checksums = digests
+            .checksums
+            .iter()
+            .map(|c| (c.algorithm.name().to_string(), c.value.clone()))
+            .collect();
+        store.publish(
+            &bucket,
+            &key,
+            temp,
+            options.meta,
+            Vec::new(),
+            checksums,
+            &options.condition,
+        )
+    }
+}
+
+/// Options of a copy.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// `Some` replaces the metadata (REPLACE directive); `None` copies the source's.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// x-amz-copy-source-if-* conditions on the source.
+    pub source: ReadConditions,
+    /// Condition on the destination.
+    pub condition: WriteCondition,
+}
+
+/// One page of a listing with each object's details.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectPage {
+    /// Objects, in S3 order.
+    pub objects: Vec<ObjectInfo>,
+    /// Common prefixes, in S3 order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more items follow.
+    pub is_truncated: bool,
+    /// Where the next page starts after (last key or common prefix of this page).
+    pub next: Option<String>,
+}
+
+fn read_record(file: &File, rel: &Path) -> Option<FsJson> {
+    let mut buf = Vec::new();
+    let mut off = 0u64;
+    let mut chunk = [0u8; 4096];
+    loop {
+        match platform::read_at(file, &mut chunk, off) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                off += n as u64;
+            }
+            Err(_) => return None,
+        }
+    }
+    match FsJson::parse(&buf) {
+        Ok(r) => r,
+        Err(e) => {
+            // Damaged metadata is rebuilt from the data, which is the authority.
+            tracing::warn!(path = %rel.display(), error = %e, "ignoring damaged fs.json");
+            None
+        }
+    }
+}
+
+fn is_not_found(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory
+}
+
+impl Store {
+    fn check_names(&self, bucket: &str, key: &str) -> Result<()> {
+        layout::check_key(key)?;
+        self.head_bucket(bucket).map(|_| ())
+    }
+
+    /// Starts a put of `bucket/key`: the body goes to a staging file, no lock held.
+    pub fn begin_put(&self, bucket: &str, key: &str, options: PutOptions) -> Result<Upload> {
+        self.check_names(bucket, key)?;
+        let extra = algorithms(&options.checksums, &options.expected);
+        Ok(Upload {
+            bucket: bucket.into(),
+            key: key.into(),
+            staged: Staged::new(self, &extra)?,
+            options,
+        })
+    }
+
+    /// Puts a whole object from a reader (see `begin_put` for streaming callers).
+    pub fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &mut dyn Read,
+        options: PutOptions,
+    ) -> Result<ObjectInfo> {
+        let mut up = self.begin_put(bucket, key, options)?;
+        let mut buf = vec![0u8; io::CHUNK];
+        loop {
+            let n = body
+                .read(&mut buf)
+                .map_err(StoreError::io("read body for", Path::new(key)))?;
+            if n == 0 {
+                break;
+            }
+            up.write(&buf[..n])?;
+        }
+        up.finish(self)
+    }
+
+    fn put_directory(&self, bucket: &str, key: &str, cond: &WriteCondition) -> Result<ObjectInfo> {
+        let rel = layout::data(bucket, key);
+        let exists = matches!(self.root.stat(&rel), Ok(st) if st.kind == FileKind::Dir);
+        match cond {
+            WriteCondition::IfAbsent if exists => return Err(StoreError::PreconditionFailed),
+            WriteCondition::IfMatch(_) if !exists => {
+                return Err(StoreError::NoSuchKey {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                })
+            }
+            WriteCondition::IfMatch(e) if !etag_matches(e, meta::EMPTY_ETAG) => {
+                return Err(StoreError::PreconditionFailed)
+            }
+            _ => {}
+        }
+        self.root.create_dir_all(&rel).map_err(|e| {
+            if e.kind() == ErrorKind::AlreadyExists || e.kind() == ErrorKind::NotADirectory {
+                StoreError::KeyConflict {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    why: "an object exists where the directory would be",
+                }
+            } else {
+                StoreError::io("create", &rel)(e)
+            }
+        })?;
+        let st = self.root.stat(&rel).map_err(StoreError::io("stat", &rel))?;
+        Ok(ObjectInfo::directory(bucket, key, &st))
+    }
+
+    /// Publishes a staged data file as `bucket/key` with metadata `meta` (ETag included):
+    /// under the object's exclusive lock, checks `cond`, renames data into place, then
+    /// renames the metadata over fs.json. A crash between the two renames leaves new data
+    /// with a stamp mismatch in fs.json, which readers detect and rebuild from the data.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn publish(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut data: TempFile,
+        meta: BTreeMap<String, String>,
+        parts: Vec<FsPart>,
+        checksums: BTreeMap<String, String>,
+        cond: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let data_rel = layout::data(bucket, key);
+        let meta_rel = layout::meta(bucket, key);
+        let meta_dir = layout::meta_dir(bucket, key);
+        let st = platform::stat_file(data.file()).map_err(StoreError::io("stat", data.path()))?;
+        let mut stamp = Stamp::of(&st);
+        stamp.checksums = checksums;
+        let mut record = FsJson::new(meta, stamp);
+        record.parts = parts;
+        let mut record_file = self.staged_record(&record)?;
+        let conflict = |why| StoreError::KeyConflict {
+            bucket: bucket.into(),
+            key: key.into(),
+            why,
+        };
+        for _ in 0..RETRIES {
+            self.head_bucket(bucket)?;
+            match self.root.create_dir_all(&meta_dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                    return Err(conflict("its metadata path is blocked"))
+                }
+                Err(e) => return Err(StoreError::io("create", &meta_dir)(e)),
+            }
+            let guard = match self.locks.write(&meta_rel, Create::Yes) {
+                Ok(g) => g,
+                // The directory was pruned by a concurrent delete: make it again.
+                Err(LockError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Err(e) = self.place_data(&guard, bucket, key, cond, &mut data) {
+                if matches!(e, StoreError::Io { ref source, .. } if source.kind() == ErrorKind::NotFound)
+                {
+                    // A concurrent delete pruned a directory on the way: start over.
+                    continue;
+                }
+                self.discard_lock_file(&guard, bucket, key);
+                return Err(e);
+            }
+            crash_point("publish.data-placed");
+            record_file
+                .place(&meta_rel)
+                .map_err(StoreError::io("rename", &meta_rel))?;
+            crash_point("publish.meta-placed");
+            if self.durable() {
+                if let Some(parent) = data_rel.parent() {
+                    self.root
+                        .sync_dir(parent)
+                        .map_err(StoreError::io("fsync", parent))?;
+                }
+                self.root
+                    .sync_dir(&meta_dir)
+                    .map_err(StoreError::io("fsync", &meta_dir))?;
+            }
+            drop(guard);
+            return Ok(ObjectInfo::from_record(bucket, key, &st, &record));
+        }
+        Err(StoreError::Busy(LockError::Timeout {
+            path: meta_rel,
+            what: "publish",
+            kind: crate::platform::LockKind::Exclusive,
+        }))
+    }
+
+    /// Under the object's exclusive lock: checks the condition and renames the staged data
+    /// into place, making the directories on the way.
+    fn place_data(
+        &self,
+        guard: &WriteGuard,
+        bucket: &str,
+        key: &str,
+        cond: &WriteCondition,
+        data: &mut TempFile,
+    ) -> Result<()> {
+        let data_rel = layout::data(bucket, key);
+        let conflict = |why| StoreError::KeyConflict {
+            bucket: bucket.into(),
+            key: key.into(),
+            why,
+        };
+        self.check_write(guard, bucket, key, cond)?;
+        crash_point("publish.locked");
+        if let Some(parent) = data_rel.parent() {
+            match self.root.create_dir_all(parent) {
+                Ok(()) => {}
+                Err(e)
+                    if e.kind() == ErrorKind::NotADirectory
+                        || e.kind() == ErrorKind::AlreadyExists =>
+                {
+                    return Err(conflict("a prefix of the key is an object"))
+                }
+                Err(e) => return Err(StoreError::io("create", parent)(e)),
+            }
+        }
+        match data.place(&data_rel) {
+            Ok(()) => Ok(()),
+            Err(e)
+                if e.kind() == ErrorKind::IsADirectory
+                    || e.kind() == ErrorKind::DirectoryNotEmpty
+                    || e.kind() == ErrorKind::AlreadyExists =>
+            {
+                Err(conflict("other objects start with this key and '/'"))
+            }
+            Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                Err(conflict("a prefix of the key is an object"))
+            }
+            Err(e) => Err(StoreError::io("rename", &data_rel)(e)),
+        }
+    }
+
+    /// After a publish that did not happen: removes the lock file it created if it holds no
+    /// metadata and there is no object, so refused writes leave nothing behind.
+    fn discard_lock_file(&self, guard: &WriteGuard, bucket: &str, key: &str) {
+        let meta_rel = layout::meta(bucket, key);
+        let empty = platform::stat_file(guard.file()).is_ok_and(|st| st.size == 0);
+        let no_data = !matches!(self.root.stat(&layout::data(bucket, key)), Ok(st) if st.kind == FileKind::File);
+        if empty && no_data && self.root.remove_file(&meta_rel).is_ok() {
+            self.prune(&layout::meta_dir(bucket, key), &layout::bucket_meta(bucket));
+        }
+    }
+
+    /// Writes `record` to a synced staging file, ready to be renamed over an fs.json.
+    fn staged_record(&self, record: &FsJson) -> Result<TempFile> {
+        let t = TempFile::create(self)?;
+        let mut f = t.file();
+        f.write_all(&record.to_bytes())
+            .map_err(StoreError::io("write", t.path()))?;
+        t.sync()?;
+        Ok(t)
+    }
+
+    /// The current object's ETag as seen under `guard` (None if there is no object).
+    fn current_etag(&self, guard: &WriteGuard, bucket: &str, key: &str) -> Result<Option<String>> {
+        let data_rel = layout::data(bucket, key);
+        let data = match self.root.open(&data_rel, OpenMode::Read) {
+            Ok(f) => f,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(StoreError::io("open", &data_rel)(e)),
+        };
+        let st = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
+        if st.kind != FileKind::File {
+            return Ok(None);
+        }
+        let meta_rel = layout::meta(bucket, key);
+        if let Some(r) = read_record(guard.file(), &meta_rel) {
+            if r.describes(&st) {
+                return Ok(r.etag().map(str::to_string));
+            }
+        }
+        let d =
+            io::hash_range(&data, 0, st.size, &[]).map_err(StoreError::io("read", &data_rel))?;
+        Ok(Some(d.md5_hex()))
+    }
+
+    fn check_write(
+        &self,
+        guard: &WriteGuard,
+        bucket: &str,
+        key: &str,
+        cond: &WriteCondition,
+    ) -> Result<()> {
+        match cond {
+            WriteCondition::Always => Ok(()),
+            WriteCondition::IfAbsent => match self.current_etag(guard, bucket, key)? {
+                Some(_) => Err(StoreError::PreconditionFailed),
+                None => Ok(()),
+            },
+            WriteCondition::IfMatch(want) => match self.current_etag(guard, bucket, key)? {
+                None => Err(StoreError::NoSuchKey {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                }),
+                Some(e) if etag_matches(want, &e) => Ok(()),
+                Some(_) => Err(StoreError::PreconditionFailed),
+            },
+        }
+    }
+
+    /// Opens `bucket/key` for reading under its shared lock, which the reader holds until
+    /// dropped; checks `cond` first.
+    pub fn get(&self, bucket: &str, key: &str, cond: &ReadConditions) -> Result<ObjectReader> {
+        self.check_names(bucket, key)?;
+        let no_such_key = || StoreError::NoSuchKey {
+            bucket: bucket.into(),
+            key: key.into(),
+        };
+        let data_rel = layout::data(bucket, key);
+        if layout::is_dir_key(key) {
+            return match self.root.stat(&data_rel) {
+                Ok(st) if st.kind == FileKind::Dir => {
+                    let info = ObjectInfo::directory(bucket, key, &st);
+                    info.check(cond)?;
+                    Ok(ObjectReader {
+                        info,
+                        data: None,
+                        _guard: None,
+                    })
+                }
+                Ok(_) => Err(no_such_key()),
+                Err(e) if is_not_found(&e) => Err(no_such_key()),
+                Err(e) => Err(StoreError::io("stat", &data_rel)(e)),
+            };
+        }
+        let meta_rel = layout::meta(bucket, key);
+        for _ in 0..RETRIES {
+            let guard = match self.locks.read(&meta_rel, Create::No) {
+                Ok(g) => g,
+                Err(LockError::NotFound { .. }) => match self.root.stat(&data_rel) {
+                    Ok(st) if st.kind == FileKind::File => {
+                        self.refresh(bucket, key)?;
+                        continue;
+                    }
+                    Ok(_) => return Err(no_such_key()),
+                    Err(e) if is_not_found(&e) => return Err(no_such_key()),
+                    Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
+                },
+                Err(e) => return Err(e.into()),
+            };
+            let data = match self.root.open(&data_rel, OpenMode::Read) {
+                Ok(f) => f,
+                Err(e) if is_not_found(&e) => return Err(no_such_key()),
+                Err(e) => return Err(StoreError::io("open", &data_rel)(e)),
+            };
+            let st = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
+            if st.kind != FileKind::File {
+                return Err(no_such_key());
+            }
+            match read_record(guard.file(), &meta_rel) {
+                Some(record) if record.describes(&st) => {
+                    let info = ObjectInfo::from_record(bucket, key, &st, &record);
+                    info.check(cond)?;
+                    return Ok(ObjectReader {
+                        info,
+                        data: Some(data),
+                        _guard: Some(guard),
+                    });
+                }
+                _ => {
+                    drop(data);
+                    drop(guard);
+                    self.refresh(bucket, key)?;
+                }
+            }
+        }
+        Err(StoreError::Busy(LockError::Timeout {
+            path: meta_rel,
+            what: "read",
+            kind: crate::platform::LockKind::Shared,
+        }))
+    }
+
+    /// The details of `bucket/key` (its lock is taken and released).
+    pub fn head(&self, bucket: &str, key: &str, cond: &ReadConditions) -> Result<ObjectInfo> {
+        self.get(bucket, key, cond).map(ObjectReader::into_info)
+    }
+
+    /// Rebuilds missing, damaged or stale metadata from the data file (real MD5, content type
+    /// from the extension, other stored headers kept), under the exclusive lock.
+    fn refresh(&self, bucket: &str, key: &str) -> Result<()> {
+        let meta_dir = layout::meta_dir(bucket, key);
+        let meta_rel = layout::meta(bucket, key);
+        let data_rel = layout::data(bucket, key);
+        match self.root.create_dir_all(&meta_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                return Err(StoreError::KeyConflict {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    why: "its metadata path is blocked",
+                })
+            }
+            Err(e) => return Err(StoreError::io("create", &meta_dir)(e)),
+        }
+        let guard = match self.locks.write(&meta_rel, Create::Yes) {
+            Ok(g) => g,
+            Err(LockError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let old = read_record(guard.file(), &meta_rel);
+        let data = match self.root.open(&data_rel, OpenMode::Read) {
+            Ok(f) => f,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(StoreError::io("open", &data_rel)(e)),
+        };
+        let st = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
+        if st.kind != FileKind::File || old.as_ref().is_some_and(|r| r.describes(&st)) {
+            return Ok(());
+        }
+        let digests =
+            io::hash_range(&data, 0, st.size, &[]).map_err(StoreError::io("read", &data_rel))?;
+        let after = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
+        if after != st {
+            // Still being written by a tool outside nasgate: the caller looks again.
+            return Ok(());
+        }
+        let mut m = old.map(|r| user_and_standard(&r.meta)).unwrap_or_default();
+        m.entry("content-type".into())
+            .or_insert_with(|| meta::content_type_for(key).to_string());
+        m.insert("etag".into(), digests.md5_hex());
+        let record = FsJson::new(m, Stamp::of(&st));
+        self.replace_record(&guard, &meta_rel, &record)
+    }
+
+    /// Replaces fs.json while holding its exclusive lock.
+    fn replace_record(&self, _held: &WriteGuard, meta_rel: &Path, record: &FsJson) -> Result<()> {
+        let mut t = self.staged_record(record)?;
+        t.place(meta_rel)
+            .map_err(StoreError::io("rename", meta_rel))?;
+        if self.durable() {
+            if let Some(dir) = meta_rel.parent() {
+                self.root
+                    .sync_dir(dir)
+                    .map_err(StoreError::io("fsync", dir))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `bucket/key` (a missing key is no error) and prunes directories it leaves
+    /// empty.
+    pub fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.check_names(bucket, key)?;
+        let data_rel = layout::data(bucket, key);
+        let bucket_dir = Path::new(bucket);
+        if layout::is_dir_key(key) {
+            return match self.root.remove_dir(&data_rel) {
+                Ok(()) => {
+                    if let Some(p) = data_rel.parent() {
+                        self.prune(p, bucket_dir);
+                    }
+                    Ok(())
+                }
+                // Missing, not a directory, or still holding objects: no directory object.
+                Err(_) => Ok(()),
+            };
+        }
+        let meta_rel = layout::meta(bucket, key);
+        let meta_dir = layout::meta_dir(bucket, key);
+        let has_data = matches!(self.root.stat(&data_rel), Ok(st) if st.kind == FileKind::File);
+        let has_meta = self.root.stat(&meta_rel).is_ok();
+        if !has_data && !has_meta {
+            return Ok(());
+        }
+        for _ in 0..RETRIES {
+            self.root
+                .create_dir_all(&meta_dir)
+                .map_err(StoreError::io("create", &meta_dir))?;
+            let guard = match self.locks.write(&meta_rel, Create::Yes) {
+                Ok(g) => g,
+                Err(LockError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // Data first: a crash after it leaves orphaned metadata (invisible), never an
+            // object that comes back.
+            match self.root.remove_file(&data_rel) {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) || e.kind() == ErrorKind::IsADirectory => {}
+                Err(e) => return Err(StoreError::io("delete", &data_rel)(e)),
+            }
+            crash_point("delete.data-removed");
+            match self.root.remove_file(&meta_rel) {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(StoreError::io("delete", &meta_rel)(e)),
+            }
+            drop(guard);
+            if let Some(p) = data_rel.parent() {
+                if self.durable() {
+                    let _ = self.root.sync_dir(p);
+                }
+                self.prune(p, bucket_dir);
+            }
+            self.prune(&meta_dir, &layout::bucket_meta(bucket));
+            return Ok(());
+        }
+        Err(StoreError::Busy(LockError::Timeout {
+            path: meta_rel,
+            what: "delete",
+            kind: crate::platform::LockKind::Exclusive,
+        }))
+    }
+
+    /// Copies `src` to `dst` on the share (in the kernel where it can), with the source's
+    /// metadata or a replacement.
+    pub fn copy(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        options: &CopyOptions,
+    ) -> Result<ObjectInfo> {
+        self.check_names(dst_bucket, dst_key)?;
+        if layout::is_dir_key(src_key) || layout::is_dir_key(dst_key) {
+            return Err(StoreError::InvalidRequest(
+                "directory objects cannot be copied",
+            ));
+        }
+        if src_bucket == dst_bucket && src_key == dst_key {
+            return self.copy_onto_itself(src_bucket, src_key, options);
+        }
+        let reader = self.get(src_bucket, src_key, &options.source)?;
+        let src = reader.info().clone();
+        let Some(from) = reader.file() else {
+            return Err(StoreError::InvalidRequest(
+                "directory objects cannot be copied",
+            ));
+        };
+        let temp = TempFile::create(self)?;
+        let (etag, checksums) = if src.etag.contains('-') {
+            // A multipart ETag does not describe the bytes; a plain copy gets a plain MD5.
+            let d = io::copy_hashed(from, 0, src.size, temp.file(), &[])
+                .map_err(StoreError::io("copy", temp.path()))?;
+            (d.md5_hex(), BTreeMap::new())
+        } else {
+            let n = io::copy(from, 0, src.size, temp.file())
+                .map_err(StoreError::io("copy", temp.path()))?;
+            if n != src.size {
+                return Err(StoreError::Io {
+                    op: "copy",
+                    path: temp.path().to_path_buf(),
+                    source: std::io::Error::new(ErrorKind::UnexpectedEof, "source shrank"),
+                });
+            }
+            let sums = src
+                .checksums
+                .iter()
+                .map(|c| (c.algorithm.name().to_string(), c.value.clone()))
+                .collect();
+            (src.etag.clone(), sums)
+        };
+        // Release the source before taking the destination's lock: two opposite copies
+        // must not hold one lock each while waiting for the other.
+        drop(reader);
+        temp.sync()?;
+        let mut m = match &options.metadata {
+            Some(m) => m.clone(),
+            None => user_and_standard(&src.meta),
+        };
+        m.insert("etag".into(), etag);
+        self.publish(
+            dst_bucket,
+            dst_key,
+            temp,
+            m,
+            Vec::new(),
+            checksums,
+            &options.condition,
+        )
+    }
+
+    fn copy_onto_itself(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: &CopyOptions,
+    ) -> Result<ObjectInfo> {
+        let Some(new_meta) = &options.metadata else {
+            return Err(StoreError::InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+            ));
+        };
+        self.rewrite_record(bucket, key, &options.source, |record| {
+            let etag = record.meta.get("etag").cloned().unwrap_or_default();
+            record.meta = new_meta.clone();
+            record.meta.insert("etag".into(), etag);
+        })
+    }
+
+    /// Changes the metadata record of an existing object under its exclusive lock, keeping
+    /// the data (and so the stamp) as it is.
+    fn rewrite_record(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &ReadConditions,
+        change: impl Fn(&mut FsJson),
+    ) -> Result<ObjectInfo> {
+        let meta_rel = layout::meta(bucket, key);
+        let data_rel = layout::data(bucket, key);
+        if layout::is_dir_key(key) {
+            return Err(StoreError::InvalidRequest(
+                "directory objects carry no metadata",
+            ));
+        }
+        for _ in 0..RETRIES {
+            // Makes sure a record describing the data exists.
+            self.head(bucket, key, cond)?;
+            let guard = match self.locks.write(&meta_rel, Create::No) {
+                Ok(g) => g,
+                Err(LockError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let st = match self.root.stat(&data_rel) {
+                Ok(st) if st.kind == FileKind::File => st,
+                Ok(_) => continue,
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
+            };
+            let Some(mut record) = read_record(guard.file(), &meta_rel) else {
+                continue;
+            };
+            if !record.describes(&st) {
+                continue;
+            }
+            change(&mut record);
+            if record.nasgate.is_none() {
+                record.nasgate = Some(Stamp::of(&st));
+            }
+            self.replace_record(&guard, &meta_rel, &record)?;
+            return Ok(ObjectInfo::from_record(bucket, key, &st, &record));
+        }
+        Err(StoreError::Busy(LockError::Timeout {
+            path: meta_rel,
+            what: "metadata update",
+            kind: crate::platform::LockKind::Exclusive,
+        }))
+    }
+
+    /// Sets (Some) or removes (None) the object's URL-encoded tag set.
+    pub fn set_tags(&self, bucket: &str, key: &str, tags: Option<&str>) -> Result<()> {
+        self.check_names(bucket, key)?;
+        self.rewrite_record(
+            bucket,
+            key,
+            &ReadConditions::default(),
+            |record| match tags {
+                Some(t) if !t.is_empty() => {
+                    record.meta.insert(meta::TAGGING.into(), t.to_string());
+                }
+                _ => {
+                    record.meta.remove(meta::TAGGING);
+                }
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Lists one page of `bucket` in S3 order, with each object's details.
+    pub fn list(&self, bucket: &str, query: &ListQuery) -> Result<ObjectPage> {
+        self.head_bucket(bucket)?;
+        let tree = BucketTree {
+            store: self,
+            bucket,
+        };
+        let page =
+            list::list_page(&tree, query).map_err(StoreError::io("list", Path::new(bucket)))?;
+        let mut objects = Vec::with_capacity(page.keys.len());
+        for key in &page.keys {
+            if let Some(info) = self.listed(bucket, key)? {
+                objects.push(info);
+            }
+        }
+        Ok(ObjectPage {
+            objects,
+            common_prefixes: page.common_prefixes,
+            is_truncated: page.is_truncated,
+            next: page.next_start_after,
+        })
+    }
+
+    /// Details of a listed key without taking its lock where the record can be trusted;
+    /// None if it vanished meanwhile.
+    fn listed(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        let data_rel = layout::data(bucket, key);
+        let st = match self.root.stat(&data_rel) {
+            Ok(st) => st,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
+        };
+        if layout::is_dir_key(key) {
+            return Ok((st.kind == FileKind::Dir).then(|| ObjectInfo::directory(bucket, key, &st)));
+        }
+        if st.kind != FileKind::File {
+            return Ok(None);
+        }
+        let meta_rel = layout::meta(bucket, key);
+        if let Ok(bytes) = self.locks.peek(&meta_rel) {
+            if let Ok(Some(record)) = FsJson::parse(&bytes) {
+                if record.describes(&st) {
+                    return Ok(Some(ObjectInfo::from_record(bucket, key, &st, &record)));
+                }
+            }
+        }
+        match self.head(bucket, key, &ReadConditions::default()) {
+            Ok(info) => Ok(Some(info)),
+            Err(StoreError::NoSuchKey { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A bucket's data tree as the lister reads it: hidden names filtered, and any path through
+/// a hidden directory reported as missing.
+struct BucketTree<'a> {
+    store: &'a Store,
+    bucket: &'a str,
+}
+
+impl Tree for BucketTree<'_> {
+    fn entries(&self, dir: &str) -> std::io::Result<Vec<list::DirEntry>> {
+        if dir.split('/').any(layout::is_hidden) {
+            return Err(ErrorKind::NotFound.into());
+        }
+        let rel = if dir.is_empty() {
+            Path::new(self.bucket).to_path_buf()
+        } else {
+            Path::new(self.bucket).join(dir)
+        };
+        let mut out = Vec::new();
+        for e in self.store.root.read_dir(&rel)? {
+            let Some(name) = e.name.to_str() else {
+                continue;
+            };
+            if layout::is_hidden(name) {
+                continue;
+            }
+            let kind = match e.kind {
+                Some(k) => k,
+                None => match self.store.root.stat(&rel.join(name)) {
+                    Ok(st) => st.kind,
+                    Err(_) => continue,
+                },
+            };
+            let kind = match kind {
+                FileKind::File => list::EntryKind::File,
+                FileKind::Dir => list::EntryKind::Dir,
+                FileKind::Other => continue,
+            };
+            out.push(list::DirEntry {
+                name: name.to_string(),
+                kind,
+            });
+        }
+        Ok(out)
+    }
+}

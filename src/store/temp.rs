@@ -1,0 +1,162 @@
+//! Staging files in this instance's `tmp/<instance>/` directory: created, locked by their
+//! writer for their whole life (so no sweep elsewhere takes them), and either renamed into
+//! place or removed when dropped.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use std::sync::Arc;
+
+use crate::lock::ShareLock;
+use crate::platform::{OpenMode, Root};
+
+use super::{layout, Result, Store, StoreError};
+
+/// A locked staging file that is removed unless it was renamed into place.
+pub(crate) struct TempFile {
+    root: Arc<Root>,
+    durable: bool,
+    rel: PathBuf,
+    lock: Option<ShareLock>,
+    placed: bool,
+}
+
+impl TempFile {
+    /// Creates and locks a fresh staging file.
+    pub(crate) fn create(store: &Store) -> Result<TempFile> {
+        let rel = layout::tmp(&store.instance).join(uuid::Uuid::new_v4().to_string());
+        let f = store
+            .root
+            .open(&rel, OpenMode::CreateNew)
+            .map_err(StoreError::io("create", &rel))?;
+        let lock = store
+            .locks
+            .hold_temp(f)
+            .map_err(StoreError::io("lock", &rel))?;
+        Ok(TempFile {
+            root: store.root.clone(),
+            durable: store.durable(),
+            rel,
+            lock: Some(lock),
+            placed: false,
+        })
+    }
+
+    /// The open staging file.
+    pub(crate) fn file(&self) -> &File {
+        match &self.lock {
+            Some(l) => l.file(),
+            None => unreachable!("the lock is only taken in drop"),
+        }
+    }
+
+    /// Where it is now.
+    pub(crate) fn path(&self) -> &Path {
+        &self.rel
+    }
+
+    /// Renames it to `to` (atomically replacing what is there); the file is then no longer
+    /// removed on drop.
+    pub(crate) fn place(&mut self, to: &Path) -> std::io::Result<()> {
+        self.root.rename(&self.rel, to)?;
+        self.placed = true;
+        Ok(())
+    }
+
+    /// Flushes its contents to stable storage when the store is durable.
+    pub(crate) fn sync(&self) -> Result<()> {
+        if self.durable {
+            self.file()
+                .sync_all()
+                .map_err(StoreError::io("fsync", &self.rel))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = self.root.remove_file(&self.rel);
+        }
+        drop(self.lock.take());
+    }
+}
+
+/// A body streaming into a staging file, hashed on the way.
+pub(crate) struct Staged {
+    pub(crate) temp: TempFile,
+    hashers: super::checksum::Hashers,
+}
+
+/// What a staged body must match before it may be published.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Expect<'a> {
+    pub(crate) size: Option<u64>,
+    pub(crate) content_md5: Option<[u8; 16]>,
+    pub(crate) checksums: &'a [super::checksum::Checksum],
+}
+
+impl Staged {
+    /// Starts staging, computing MD5 plus `extra` checksums.
+    pub(crate) fn new(
+        store: &Store,
+        extra: &[super::checksum::ChecksumAlgorithm],
+    ) -> Result<Staged> {
+        Ok(Staged {
+            temp: TempFile::create(store)?,
+            hashers: super::checksum::Hashers::new(extra),
+        })
+    }
+
+    /// Appends body bytes.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.hashers.update(buf);
+        let mut f = self.temp.file();
+        f.write_all(buf)
+            .map_err(StoreError::io("write", &self.temp.rel))
+    }
+
+    /// Bytes received so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.hashers.len()
+    }
+
+    /// Checks the body against `expect`, syncs it, and hands back the file and its digests.
+    pub(crate) fn finish(self, expect: &Expect) -> Result<(TempFile, super::checksum::Digests)> {
+        let digests = self.hashers.finish();
+        if let Some(expected) = expect.size {
+            if digests.len != expected {
+                return Err(StoreError::IncompleteBody {
+                    expected,
+                    got: digests.len,
+                });
+            }
+        }
+        if expect.content_md5.is_some_and(|m| m != digests.md5) {
+            return Err(StoreError::BadDigest);
+        }
+        for want in expect.checksums {
+            if digests.get(want.algorithm).map(|c| &c.value) != Some(&want.value) {
+                return Err(StoreError::ChecksumMismatch(want.algorithm.name()));
+            }
+        }
+        self.temp.sync()?;
+        Ok((self.temp, digests))
+    }
+}
+
+/// The algorithms to compute: the requested ones plus those of expected values.
+pub(crate) fn algorithms(
+    requested: &[super::checksum::ChecksumAlgorithm],
+    expected: &[super::checksum::Checksum],
+) -> Vec<super::checksum::ChecksumAlgorithm> {
+    let mut all = requested.to_vec();
+    for c in expected {
+        if !all.contains(&c.algorithm) {
+            all.push(c.algorithm);
+        }
+    }
+    all
+}
