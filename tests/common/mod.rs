@@ -19,12 +19,28 @@ pub struct LockDriver {
 }
 
 impl LockDriver {
-    /// Starts a driver on `share` with extra flags.
+    /// Starts a lock driver on `share` with extra flags.
     pub fn spawn(share: &Path, flags: &[&str]) -> LockDriver {
+        LockDriver::spawn_with("debug-locks", share, flags, &[])
+    }
+
+    /// Starts a store driver (`nasgate debug-store`) on `share`.
+    pub fn store(share: &Path, flags: &[&str], env: &[(&str, &str)]) -> LockDriver {
+        LockDriver::spawn_with("debug-store", share, flags, env)
+    }
+
+    /// Starts `nasgate SUBCOMMAND SHARE FLAGS` with extra environment variables.
+    pub fn spawn_with(
+        subcommand: &str,
+        share: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> LockDriver {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nasgate"))
-            .arg("debug-locks")
+            .arg(subcommand)
             .arg(share)
             .args(flags)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -59,6 +75,22 @@ impl LockDriver {
             Ok(l) => l,
             Err(RecvTimeoutError::Timeout) => panic!("no answer within {bound:?}"),
             Err(RecvTimeoutError::Disconnected) => panic!("driver exited"),
+        }
+    }
+
+    /// Waits for the process to exit (e.g. after a crash point), failing after `bound`.
+    pub fn exit_within(&mut self, bound: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < bound,
+                "process did not exit within {bound:?}"
+            );
+            // Polling a child's exit has no blocking-with-timeout form in std.
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
