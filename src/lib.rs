@@ -5,5 +5,6 @@ pub mod config;
 pub mod lock;
 pub mod ops;
 pub mod platform;
+pub mod s3;
 pub mod server;
 pub mod store;

@@ -80,6 +80,12 @@ struct ServeArgs {
     /// Longest a lock wait may take, in seconds; then S3 answers 503 SlowDown.
     #[arg(long, env = "NASGATE_LOCK_TIMEOUT", default_value_t = 30)]
     lock_timeout: u64,
+    /// Base domain for virtual-host-style requests (BUCKET.DOMAIN); path style always works.
+    #[arg(long, env = "NASGATE_DOMAIN")]
+    domain: Option<String>,
+    /// Longest a client may stall while sending a body, in seconds; the upload is dropped.
+    #[arg(long, env = "NASGATE_IDLE_TIMEOUT", default_value_t = 300)]
+    idle_timeout: u64,
     /// Longest in-flight requests may run on after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "NASGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     shutdown_timeout: u64,
@@ -157,13 +163,30 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let locks = Arc::new(Locks::new(root, &lock_config));
+    let store = Arc::new(nasgate::store::Store::open(
+        locks,
+        nasgate::store::StoreConfig::default(),
+    )?);
+    match store.sweep_tmp() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(directories = n, "swept staging files of stopped instances"),
+        Err(e) => tracing::warn!(error = %e, "could not sweep staging files"),
+    }
     tracing::info!(share = %share.display(), %address, style = ?test.style, "serving");
+    let s3_config = nasgate::s3::S3Config {
+        credentials: creds,
+        domain: args.domain.clone(),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(nasgate::server::run(
         address,
-        locks,
+        store.clone(),
+        s3_config,
         Duration::from_secs(args.shutdown_timeout),
     ))?;
+    drop(runtime);
+    drop(store);
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use warp::Filter;
 
-use crate::lock::Locks;
+use crate::s3::{S3Config, S3};
+use crate::store::Store;
 
 /// Errors starting or running the listener.
 #[derive(Debug, thiserror::Error)]
@@ -21,26 +22,35 @@ pub enum ServerError {
     },
 }
 
-/// Serves until a stop signal, then lets in-flight requests finish for at most `drain`.
+/// Serves S3 (and the health endpoints) until a stop signal, then lets in-flight requests
+/// finish for at most `drain`.
 pub async fn run(
     address: SocketAddr,
-    locks: Arc<Locks>,
+    store: Arc<Store>,
+    config: S3Config,
     drain: Duration,
 ) -> Result<(), ServerError> {
-    let _ = locks;
-    let live = warp::path!("health" / "live")
-        .or(warp::path!("minio" / "health" / "live"))
+    let live = warp::get()
+        .and(warp::path!("health" / "live").or(warp::path!("minio" / "health" / "live")))
         .map(|_| warp::reply());
-    let routes = live.or(warp::any().map(|| {
-        warp::reply::with_status(
-            warp::reply::with_header(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NotImplemented</Code><Message>The S3 API is not available in this version yet.</Message></Error>",
-                "content-type",
-                "application/xml",
-            ),
-            warp::http::StatusCode::NOT_IMPLEMENTED,
-        )
-    }));
+    let ready_store = store.clone();
+    let ready = warp::get()
+        .and(warp::path!("health" / "ready").or(warp::path!("minio" / "health" / "ready")))
+        .and_then(move |_| {
+            let store = ready_store.clone();
+            async move {
+                let ok = tokio::task::spawn_blocking(move || store.ready())
+                    .await
+                    .unwrap_or(false);
+                let status = if ok {
+                    warp::http::StatusCode::OK
+                } else {
+                    warp::http::StatusCode::SERVICE_UNAVAILABLE
+                };
+                Ok::<_, std::convert::Infallible>(warp::reply::with_status(warp::reply(), status))
+            }
+        });
+    let routes = live.or(ready).or(crate::s3::filter(S3::new(store, config)));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let mut signal_rx = stop_rx.clone();
     let (bound, server) = warp::serve(routes)

@@ -219,6 +219,16 @@ impl Store {
         })
     }
 
+    /// Whether the share answers: its root can be read and this instance's staging directory
+    /// is still there (a NAS that went away fails both).
+    pub fn ready(&self) -> bool {
+        self.root.stat(Path::new("")).is_ok()
+            && self
+                .root
+                .stat(&layout::tmp(&self.instance).join("owner"))
+                .is_ok()
+    }
+
     /// This instance's id (its staging directory's name).
     pub fn instance(&self) -> &str {
         &self.instance

@@ -72,6 +72,12 @@ impl PartUpload {
         self.staged.write(buf)
     }
 
+    /// Adds a checksum the part must have, known only after the body (an HTTP trailer); its
+    /// algorithm must have been requested when the part began.
+    pub fn expect_checksum(&mut self, c: Checksum) {
+        self.expected.push(c);
+    }
+
     /// Verifies the part and stores it, replacing an earlier part with the same number.
     pub fn finish(self, store: &Store) -> Result<(PartInfo, Digests)> {
         let (mut temp, digests) = self.staged.finish(&Expect {
@@ -234,6 +240,7 @@ impl Store {
         number: u32,
         size: Option<u64>,
         content_md5: Option<[u8; 16]>,
+        requested: &[ChecksumAlgorithm],
         expected: Vec<Checksum>,
     ) -> Result<PartUpload> {
         layout::check_key(key)?;
@@ -247,7 +254,7 @@ impl Store {
         if uuid::Uuid::parse_str(upload_id).is_err() || self.root.stat(&upload_rel).is_err() {
             return Err(Self::no_such_upload(upload_id));
         }
-        let extra: Vec<ChecksumAlgorithm> = expected.iter().map(|c| c.algorithm).collect();
+        let extra = super::temp::algorithms(requested, &expected);
         Ok(PartUpload {
             bucket: bucket.into(),
             key: key.into(),

@@ -234,6 +234,12 @@ impl Upload {
         self.staged.len()
     }
 
+    /// Adds a checksum the body must have, known only after the body (an HTTP trailer); its
+    /// algorithm must have been requested when the put began.
+    pub fn expect_checksum(&mut self, c: Checksum) {
+        self.options.expected.push(c);
+    }
+
     /// Whether nothing was received yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -285,6 +291,8 @@ impl Upload {
 pub struct CopyOptions {
     /// `Some` replaces the metadata (REPLACE directive); `None` copies the source's.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// `Some` replaces the tags (`Some(None)` removes them); `None` keeps the source's.
+    pub tags: Option<Option<String>>,
     /// x-amz-copy-source-if-* conditions on the source.
     pub source: ReadConditions,
     /// Condition on the destination.
@@ -302,6 +310,22 @@ pub struct ObjectPage {
     pub is_truncated: bool,
     /// Where the next page starts after (last key or common prefix of this page).
     pub next: Option<String>,
+}
+
+/// Sets the tag entry of a copy's metadata: replaced when asked, else the source's.
+fn apply_tags(
+    m: &mut BTreeMap<String, String>,
+    replace: Option<&Option<String>>,
+    source: Option<&str>,
+) {
+    let tags = match replace {
+        Some(t) => t.clone(),
+        None => source.map(str::to_string),
+    };
+    match tags.filter(|t| !t.is_empty()) {
+        Some(t) => m.insert(meta::TAGGING.into(), t),
+        None => m.remove(meta::TAGGING),
+    };
 }
 
 fn read_record(file: &File, rel: &Path) -> Option<FsJson> {
@@ -856,6 +880,7 @@ impl Store {
             Some(m) => m.clone(),
             None => user_and_standard(&src.meta),
         };
+        apply_tags(&mut m, options.tags.as_ref(), src.tags());
         m.insert("etag".into(), etag);
         self.publish(
             dst_bucket,
@@ -881,7 +906,9 @@ impl Store {
         };
         self.rewrite_record(bucket, key, &options.source, |record| {
             let etag = record.meta.get("etag").cloned().unwrap_or_default();
+            let old_tags = record.meta.get(meta::TAGGING).cloned();
             record.meta = new_meta.clone();
+            apply_tags(&mut record.meta, options.tags.as_ref(), old_tags.as_deref());
             record.meta.insert("etag".into(), etag);
         })
     }

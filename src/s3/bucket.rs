@@ -1,0 +1,316 @@
+//! Bucket operations: ListBuckets, Create/Head/DeleteBucket, GetBucketLocation,
+//! GetBucketVersioning, ListObjects (V1 and V2) and DeleteObjects.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use warp::http::{HeaderValue, StatusCode};
+
+use crate::store::list::ListQuery;
+
+use super::body::{self, Decoder};
+use super::xml::{self, XmlWriter};
+use super::{blocking, empty, xml_response, Request, S3Error, S3Result, S3};
+
+/// The owner S3 clients see (nasgate has one root identity).
+pub(crate) const OWNER_ID: &str =
+    "02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4";
+/// The owner's display name.
+pub(crate) const OWNER_NAME: &str = "nasgate";
+
+/// Characters kept as they are by `encoding-type=url` (S3 leaves `/` unencoded).
+const URL_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+pub(crate) fn write_owner(w: &mut XmlWriter, element: &str) {
+    w.open(element)
+        .text("ID", OWNER_ID)
+        .text("DisplayName", OWNER_NAME)
+        .close(element);
+}
+
+/// ListBuckets.
+pub async fn list_buckets(s3: &Arc<S3>, _req: Request) -> S3Result {
+    let store = s3.store.clone();
+    let buckets = blocking(move || Ok(store.list_buckets()?)).await?;
+    let mut w = XmlWriter::new("ListAllMyBucketsResult");
+    write_owner(&mut w, "Owner");
+    w.open("Buckets");
+    for b in &buckets {
+        w.open("Bucket")
+            .text("Name", &b.name)
+            .text("CreationDate", &xml::iso8601(b.created))
+            .close("Bucket");
+    }
+    w.close("Buckets");
+    Ok(xml_response(
+        StatusCode::OK,
+        w.finish("ListAllMyBucketsResult"),
+    ))
+}
+
+/// CreateBucket (any location constraint is accepted: the share has one location).
+pub async fn create(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let (decoder, _) = Decoder::for_request(&req)?;
+    let body = body::collect(req.body, decoder, s3.config.idle_timeout, 64 * 1024).await?;
+    if !body.iter().all(u8::is_ascii_whitespace)
+        && xml::parse::<serde::de::IgnoredAny>(&body).is_none()
+    {
+        return Err(S3Error::malformed_xml());
+    }
+    let store = s3.store.clone();
+    let b = bucket.clone();
+    blocking(move || Ok(store.create_bucket(&b)?)).await?;
+    let mut r = empty(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
+        r.headers_mut().insert("location", v);
+    }
+    Ok(r)
+}
+
+/// HeadBucket.
+pub async fn head(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let store = s3.store.clone();
+    blocking(move || Ok(store.head_bucket(&bucket)?)).await?;
+    let mut r = empty(StatusCode::OK);
+    r.headers_mut()
+        .insert("x-amz-bucket-region", HeaderValue::from_static("us-east-1"));
+    Ok(r)
+}
+
+/// DeleteBucket.
+pub async fn delete(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let store = s3.store.clone();
+    blocking(move || Ok(store.delete_bucket(&bucket)?)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// GetBucketLocation (us-east-1, which S3 reports as empty).
+pub async fn location(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let store = s3.store.clone();
+    blocking(move || Ok(store.head_bucket(&bucket)?)).await?;
+    let w = XmlWriter::new("LocationConstraint");
+    Ok(xml_response(StatusCode::OK, w.finish("LocationConstraint")))
+}
+
+/// GetBucketVersioning: never enabled.
+pub async fn versioning(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let store = s3.store.clone();
+    blocking(move || Ok(store.head_bucket(&bucket)?)).await?;
+    let w = XmlWriter::new("VersioningConfiguration");
+    Ok(xml_response(
+        StatusCode::OK,
+        w.finish("VersioningConfiguration"),
+    ))
+}
+
+fn max_keys(req: &Request, name: &str) -> Result<usize, S3Error> {
+    match req.param(name) {
+        None => Ok(1000),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| n.min(1000) as usize)
+            .ok_or_else(|| {
+                S3Error::bad(
+                    "InvalidArgument",
+                    format!("Provided {name} not an integer or within integer range"),
+                )
+            }),
+    }
+}
+
+/// ListObjects (V1) and ListObjectsV2.
+pub async fn list_objects(s3: &Arc<S3>, req: Request, v2: bool) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let prefix = req.param("prefix").unwrap_or("").to_string();
+    let delimiter = req
+        .param("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    let max = max_keys(&req, "max-keys")?;
+    let url = match req.param("encoding-type") {
+        None => false,
+        Some("url") => true,
+        Some(_) => {
+            return Err(S3Error::bad(
+                "InvalidArgument",
+                "Invalid Encoding Method specified in Request",
+            ))
+        }
+    };
+    let token = req.param("continuation-token").map(str::to_string);
+    let start_after = req.param("start-after").map(str::to_string);
+    let marker = req.param("marker").map(str::to_string);
+    let after = if v2 {
+        let from_token = match &token {
+            Some(t) => Some(decode_token(t)?),
+            None => None,
+        };
+        from_token.or(start_after.clone())
+    } else {
+        marker.clone()
+    };
+    let fetch_owner = !v2 || req.param("fetch-owner") == Some("true");
+    let store = s3.store.clone();
+    let (b, p, d, a) = (
+        bucket.clone(),
+        prefix.clone(),
+        delimiter.clone(),
+        after.clone(),
+    );
+    let page = blocking(move || {
+        if max == 0 {
+            store.head_bucket(&b)?;
+            return Ok(Default::default());
+        }
+        let q = ListQuery {
+            prefix: &p,
+            delimiter: d.as_deref(),
+            start_after: a.as_deref(),
+            max_keys: max,
+        };
+        Ok(store.list(&b, &q)?)
+    })
+    .await?;
+    let enc = |s: &str| -> String {
+        if url {
+            utf8_percent_encode(s, URL_SAFE).to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut w = XmlWriter::new("ListBucketResult");
+    w.text("Name", &bucket).text("Prefix", &enc(&prefix));
+    if v2 {
+        if let Some(t) = &token {
+            w.text("ContinuationToken", t);
+        }
+        if let Some(s) = &start_after {
+            w.text("StartAfter", &enc(s));
+        }
+        w.text(
+            "KeyCount",
+            &(page.objects.len() + page.common_prefixes.len()).to_string(),
+        );
+        if page.is_truncated {
+            if let Some(n) = &page.next {
+                w.text("NextContinuationToken", &encode_token(n));
+            }
+        }
+    } else {
+        w.text("Marker", &enc(marker.as_deref().unwrap_or("")));
+        if page.is_truncated {
+            if let Some(n) = &page.next {
+                w.text("NextMarker", &enc(n));
+            }
+        }
+    }
+    w.text("MaxKeys", &max.to_string());
+    if let Some(d) = &delimiter {
+        w.text("Delimiter", &enc(d));
+    }
+    if url {
+        w.text("EncodingType", "url");
+    }
+    w.text(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
+    for o in &page.objects {
+        w.open("Contents")
+            .text("Key", &enc(&o.key))
+            .text("LastModified", &xml::iso8601(o.modified))
+            .text("ETag", &format!("\"{}\"", o.etag))
+            .text("Size", &o.size.to_string());
+        if fetch_owner {
+            write_owner(&mut w, "Owner");
+        }
+        w.text("StorageClass", "STANDARD").close("Contents");
+    }
+    for p in &page.common_prefixes {
+        w.open("CommonPrefixes")
+            .text("Prefix", &enc(p))
+            .close("CommonPrefixes");
+    }
+    Ok(xml_response(StatusCode::OK, w.finish("ListBucketResult")))
+}
+
+/// Continuation tokens are the last listed item, base64: stateless, so the next page may be
+/// asked of any instance.
+fn encode_token(last: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(last.as_bytes())
+}
+
+fn decode_token(t: &str) -> Result<String, S3Error> {
+    base64::engine::general_purpose::STANDARD
+        .decode(t.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            S3Error::bad(
+                "InvalidArgument",
+                "The continuation token provided is incorrect",
+            )
+        })
+}
+
+/// DeleteObjects: up to 1000 keys, each deleted under its own lock; per-key errors.
+pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let (decoder, _) = Decoder::for_request(&req)?;
+    let body = body::collect(req.body, decoder, s3.config.idle_timeout, 2 * 1024 * 1024).await?;
+    let delete: xml::Delete = xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
+    if delete.objects.len() > 1000 {
+        return Err(S3Error::malformed_xml());
+    }
+    let store = s3.store.clone();
+    let quiet = delete.quiet;
+    let results = blocking(move || {
+        store.head_bucket(&bucket)?;
+        Ok(delete
+            .objects
+            .into_iter()
+            .map(|o| {
+                let r = match o.version_id.as_deref() {
+                    Some(v) if v != "null" => Err(S3Error::new(
+                        StatusCode::NOT_FOUND,
+                        "NoSuchVersion",
+                        "The specified version does not exist.",
+                    )),
+                    _ => store.delete(&bucket, &o.key).map_err(S3Error::from),
+                };
+                (o.key, r)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    let mut w = XmlWriter::new("DeleteResult");
+    for (key, r) in &results {
+        match r {
+            Ok(()) if !quiet => {
+                w.open("Deleted").text("Key", key).close("Deleted");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                w.open("Error")
+                    .text("Key", key)
+                    .text("Code", e.code)
+                    .text("Message", &e.message)
+                    .close("Error");
+            }
+        }
+    }
+    Ok(xml_response(StatusCode::OK, w.finish("DeleteResult")))
+}
