@@ -10,7 +10,7 @@ use common::LockDriver;
 #[test]
 fn concurrent_writers_readers_and_deleters_in_three_processes_never_see_torn_objects() {
     let share = tempfile::tempdir().expect("tempdir");
-    let mut drivers = vec![
+    let mut drivers = [
         LockDriver::store(share.path(), &[], &[]),
         LockDriver::store(share.path(), &[], &[]),
         LockDriver::store(share.path(), &["--classic"], &[]),

@@ -102,6 +102,8 @@ fn a_live_instances_staging_directory_survives_a_sweep() {
     let mut a = LockDriver::store(share.path(), &[], &[]);
     let mut b = LockDriver::store(share.path(), &["--classic"], &[]);
     assert_eq!(a.ask("mb bkt"), "ok");
+    // B answering proves its store (and staging directory) is open.
+    assert_eq!(b.ask("mb bkt2"), "ok");
     assert_eq!(tmp_dirs(share.path()), 2);
     assert_eq!(a.ask("sweep"), "ok 0");
     assert_eq!(b.ask("sweep"), "ok 0");

@@ -296,9 +296,7 @@ impl Store {
 
     /// The bucket's details, or `NoSuchBucket`.
     pub fn head_bucket(&self, bucket: &str) -> Result<BucketInfo> {
-        if layout::check_bucket(bucket).is_err() {
-            return Err(StoreError::NoSuchBucket(bucket.into()));
-        }
+        layout::check_bucket(bucket)?;
         match self.root.stat(Path::new(bucket)) {
             Ok(st) if st.kind == FileKind::Dir => Ok(BucketInfo {
                 name: bucket.into(),
@@ -312,7 +310,7 @@ impl Store {
         }
     }
 
-    /// Deletes an empty bucket and its metadata directory.
+    /// Deletes an empty bucket, its metadata directory and its unfinished uploads.
     pub fn delete_bucket(&self, bucket: &str) -> Result<()> {
         self.head_bucket(bucket)?;
         let p = Path::new(bucket);
@@ -331,6 +329,7 @@ impl Store {
             }
             Err(e) => return Err(StoreError::io("delete bucket", p)(e)),
         }
+        self.remove_bucket_uploads(bucket)?;
         self.remove_tree(&layout::bucket_meta(bucket))
     }
 
@@ -364,6 +363,18 @@ impl Store {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::io("remove", rel)(e)),
+        }
+    }
+
+    /// Creates directory `rel` and its parents, starting over when a concurrent prune (a
+    /// delete here or on another host) removes a parent it just made before the next step.
+    fn make_dirs(&self, rel: &Path) -> std::io::Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.root.create_dir_all(rel) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 16 => tries += 1,
+                done => return done,
+            }
         }
     }
 
@@ -471,8 +482,17 @@ fn format_json(root: &Root) -> Result<()> {
             .map_err(StoreError::io("rename", &path))?;
         return Ok(());
     }
+    let text = read_small(root, &path);
+    if matches!(&text, Ok(t) if t.is_empty()) && format_abandoned(root, &path) {
+        // The winner of an earlier race died between creating the file and renaming its
+        // content over it; left empty, the share would never get an id (and MinIO would not
+        // read it), so this instance completes it.
+        return root
+            .rename(&staging, &path)
+            .map_err(StoreError::io("rename", &path));
+    }
     let _ = root.remove_file(&staging);
-    let text = read_small(root, &path)?;
+    let text = text?;
     if text.is_empty() {
         // Another instance won the race and is about to rename its content in.
         return Ok(());
@@ -491,6 +511,19 @@ fn format_json(root: &Root) -> Result<()> {
             ),
         }),
     }
+}
+
+/// How long an empty format.json may stay empty before it counts as left by a crash (the
+/// instance that created it renames the content in right after).
+const FORMAT_ABANDONED: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the empty format.json at `path` is older than any live creator could leave it.
+fn format_abandoned(root: &Root, path: &Path) -> bool {
+    root.stat(path).is_ok_and(|st| {
+        SystemTime::now()
+            .duration_since(st.modified())
+            .is_ok_and(|age| age > FORMAT_ABANDONED)
+    })
 }
 
 fn read_small(root: &Root, rel: &Path) -> Result<Vec<u8>> {

@@ -121,6 +121,14 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// A fresh upload id: a UUID whose first half is the creation time in ns (big-endian, so
+/// the ids of one key sort in the order they were created, as S3 lists them) and whose second
+/// half is random.
+fn upload_id(initiated_ns: i64) -> String {
+    let random = uuid::Uuid::new_v4().as_u64_pair().1;
+    uuid::Uuid::from_u64_pair(initiated_ns.max(0) as u64, random).to_string()
+}
+
 fn from_ns(ns: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64)
 }
@@ -141,10 +149,10 @@ impl Store {
                 "a key ending in '/' is a directory and cannot take a multipart upload",
             ));
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let initiated_ns = now_ns();
+        let id = upload_id(initiated_ns);
         let dir = layout::upload(bucket, key, &id);
-        self.root
-            .create_dir_all(&dir)
+        self.make_dirs(&dir)
             .map_err(StoreError::io("create", &dir))?;
         let mut record = FsJson::new(
             meta,
@@ -159,7 +167,7 @@ impl Store {
         record.upload = Some(UploadRecord {
             bucket: bucket.into(),
             key: key.into(),
-            initiated_ns: now_ns(),
+            initiated_ns,
             checksum: checksum.map(|c| c.name().to_string()),
         });
         let t = {
@@ -423,22 +431,14 @@ impl Store {
             .into_iter()
             .filter(|u| u.bucket == bucket && u.key.starts_with(prefix))
             .collect();
-        all.sort_by(|a, b| {
-            (a.key.as_str(), a.initiated, a.upload_id.as_str()).cmp(&(
-                b.key.as_str(),
-                b.initiated,
-                b.upload_id.as_str(),
-            ))
-        });
+        // Upload ids begin with their creation time, so id order is initiation order and a
+        // page can resume after an id that is gone by the time the next page is asked for.
+        all.sort_by(|a, b| (&a.key, &a.upload_id).cmp(&(&b.key, &b.upload_id)));
         let after_marker = |u: &UploadInfo| match key_marker {
             None => true,
             Some(k) => match upload_id_marker {
                 // With an upload-id marker, uploads of the marker key after that id follow.
-                Some(id) if u.key == k => {
-                    let pos = all.iter().position(|x| x.key == k && x.upload_id == id);
-                    let me = all.iter().position(|x| x.upload_id == u.upload_id);
-                    matches!((pos, me), (Some(p), Some(m)) if m > p)
-                }
+                Some(id) if u.key == k => u.upload_id.as_str() > id,
                 _ => u.key.as_str() > k,
             },
         };
@@ -482,9 +482,20 @@ impl Store {
     /// Removes uploads created more than `age` ago; returns how many.
     pub fn expire_uploads(&self, age: Duration) -> Result<usize> {
         let cutoff = SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH);
+        self.remove_uploads_where(|u| u.initiated < cutoff)
+    }
+
+    /// Removes every upload into `bucket`, once the bucket is deleted: a bucket created later
+    /// under the same name must not inherit them.
+    pub(super) fn remove_bucket_uploads(&self, bucket: &str) -> Result<usize> {
+        self.remove_uploads_where(|u| u.bucket == bucket)
+    }
+
+    /// Removes the uploads that `which` selects, each under its lock; returns how many.
+    fn remove_uploads_where(&self, which: impl Fn(&UploadInfo) -> bool) -> Result<usize> {
         let mut removed = 0;
         for u in self.all_uploads()? {
-            if u.initiated >= cutoff {
+            if !which(&u) {
                 continue;
             }
             match self.lock_upload(&u.bucket, &u.key, &u.upload_id) {

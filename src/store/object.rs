@@ -356,6 +356,17 @@ fn is_not_found(e: &std::io::Error) -> bool {
     e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory
 }
 
+/// Whether a lock attempt failed because the lock file is not there. Besides ENOENT this is
+/// ENOTDIR: the metadata path of a key below an object (`a/fs.json` or `a/b` when `a` is an
+/// object) runs into that object's own fs.json file.
+fn lock_file_missing(e: &LockError) -> bool {
+    match e {
+        LockError::NotFound { .. } => true,
+        LockError::Io { source, .. } => source.kind() == ErrorKind::NotADirectory,
+        _ => false,
+    }
+}
+
 impl Store {
     fn check_names(&self, bucket: &str, key: &str) -> Result<()> {
         layout::check_key(key)?;
@@ -396,9 +407,32 @@ impl Store {
         up.finish(self)
     }
 
+    /// The directory behind directory object `key` (`dir/`), if that object exists: a
+    /// directory with nothing visible in it. A directory that holds objects only carries their
+    /// keys, as listings show it, so reads must not find it either.
+    fn directory_object(&self, bucket: &str, key: &str) -> Result<Option<Stat>> {
+        let rel = layout::data(bucket, key);
+        let tree = BucketTree {
+            store: self,
+            bucket,
+        };
+        match tree.entries(key.trim_end_matches('/')) {
+            Ok(entries) if entries.is_empty() => {}
+            Ok(_) => return Ok(None),
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(StoreError::io("list", &rel)(e)),
+        }
+        match self.root.stat(&rel) {
+            Ok(st) if st.kind == FileKind::Dir => Ok(Some(st)),
+            Ok(_) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(StoreError::io("stat", &rel)(e)),
+        }
+    }
+
     fn put_directory(&self, bucket: &str, key: &str, cond: &WriteCondition) -> Result<ObjectInfo> {
         let rel = layout::data(bucket, key);
-        let exists = matches!(self.root.stat(&rel), Ok(st) if st.kind == FileKind::Dir);
+        let exists = self.directory_object(bucket, key)?.is_some();
         match cond {
             WriteCondition::IfAbsent if exists => return Err(StoreError::PreconditionFailed),
             WriteCondition::IfMatch(_) if !exists => {
@@ -412,7 +446,7 @@ impl Store {
             }
             _ => {}
         }
-        self.root.create_dir_all(&rel).map_err(|e| {
+        self.make_dirs(&rel).map_err(|e| {
             if e.kind() == ErrorKind::AlreadyExists || e.kind() == ErrorKind::NotADirectory {
                 StoreError::KeyConflict {
                     bucket: bucket.into(),
@@ -458,7 +492,7 @@ impl Store {
         };
         for _ in 0..RETRIES {
             self.head_bucket(bucket)?;
-            match self.root.create_dir_all(&meta_dir) {
+            match self.make_dirs(&meta_dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotADirectory => {
                     return Err(conflict("its metadata path is blocked"))
@@ -524,7 +558,7 @@ impl Store {
         self.check_write(guard, bucket, key, cond)?;
         crash_point("publish.locked");
         if let Some(parent) = data_rel.parent() {
-            match self.root.create_dir_all(parent) {
+            match self.make_dirs(parent) {
                 Ok(()) => {}
                 Err(e)
                     if e.kind() == ErrorKind::NotADirectory
@@ -629,26 +663,22 @@ impl Store {
         };
         let data_rel = layout::data(bucket, key);
         if layout::is_dir_key(key) {
-            return match self.root.stat(&data_rel) {
-                Ok(st) if st.kind == FileKind::Dir => {
-                    let info = ObjectInfo::directory(bucket, key, &st);
-                    info.check(cond)?;
-                    Ok(ObjectReader {
-                        info,
-                        data: None,
-                        _guard: None,
-                    })
-                }
-                Ok(_) => Err(no_such_key()),
-                Err(e) if is_not_found(&e) => Err(no_such_key()),
-                Err(e) => Err(StoreError::io("stat", &data_rel)(e)),
+            let Some(st) = self.directory_object(bucket, key)? else {
+                return Err(no_such_key());
             };
+            let info = ObjectInfo::directory(bucket, key, &st);
+            info.check(cond)?;
+            return Ok(ObjectReader {
+                info,
+                data: None,
+                _guard: None,
+            });
         }
         let meta_rel = layout::meta(bucket, key);
         for _ in 0..RETRIES {
             let guard = match self.locks.read(&meta_rel, Create::No) {
                 Ok(g) => g,
-                Err(LockError::NotFound { .. }) => match self.root.stat(&data_rel) {
+                Err(e) if lock_file_missing(&e) => match self.root.stat(&data_rel) {
                     Ok(st) if st.kind == FileKind::File => {
                         self.refresh(bucket, key)?;
                         continue;
@@ -703,7 +733,7 @@ impl Store {
         let meta_dir = layout::meta_dir(bucket, key);
         let meta_rel = layout::meta(bucket, key);
         let data_rel = layout::data(bucket, key);
-        match self.root.create_dir_all(&meta_dir) {
+        match self.make_dirs(&meta_dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotADirectory => {
                 return Err(StoreError::KeyConflict {
@@ -785,8 +815,7 @@ impl Store {
             return Ok(());
         }
         for _ in 0..RETRIES {
-            self.root
-                .create_dir_all(&meta_dir)
+            self.make_dirs(&meta_dir)
                 .map_err(StoreError::io("create", &meta_dir))?;
             let guard = match self.locks.write(&meta_rel, Create::Yes) {
                 Ok(g) => g,
@@ -833,6 +862,8 @@ impl Store {
         dst_key: &str,
         options: &CopyOptions,
     ) -> Result<ObjectInfo> {
+        // The source's name first: a bad one must not pass as a directory-object copy below.
+        layout::check_key(src_key)?;
         self.check_names(dst_bucket, dst_key)?;
         if layout::is_dir_key(src_key) || layout::is_dir_key(dst_key) {
             return Err(StoreError::InvalidRequest(

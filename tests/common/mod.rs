@@ -1,6 +1,8 @@
 //! Shared test plumbing: real `nasgate` child processes driven over pipes, with every wait
-//! bounded so a hung child fails the test instead of hanging it.
+//! bounded so a hung child fails the test instead of hanging it; store fixtures in `store`.
 #![allow(dead_code)]
+
+pub mod store;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -134,4 +136,266 @@ pub fn outcome(answer: &str) -> (bool, u64) {
         ["timeout", ms] => (false, ms.parse().expect("ms")),
         _ => panic!("unexpected answer {answer:?}"),
     }
+}
+
+/// Access key the test servers run with.
+pub const ACCESS_KEY: &str = "testaccess";
+/// Secret key the test servers run with.
+pub const SECRET_KEY: &str = "testsecret-0123456789";
+
+/// A `nasgate serve` process on a share, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// HOST:PORT it listens on.
+    pub address: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `nasgate serve SHARE` on a free loopback port with the test credentials.
+    pub fn start(share: &Path, flags: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nasgate"))
+            .arg("serve")
+            .arg(share)
+            .args(["--address", "127.0.0.1:0"])
+            .args(flags)
+            .env("NASGATE_ROOT_USER", ACCESS_KEY)
+            .env("NASGATE_ROOT_PASSWORD", SECRET_KEY)
+            .env("NASGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nasgate serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let address = loop {
+            let line = rx
+                .recv_timeout(ANSWER_BOUND)
+                .expect("nasgate serve did not report its address");
+            if line.contains("listening") {
+                if let Some(rest) = line.split("address=").nth(1) {
+                    break rest.split_whitespace().next().expect("address").to_string();
+                }
+            }
+        };
+        Server {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Kills the server at once (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A raw HTTP/1.1 response.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The S3 error code in the body, if any.
+    pub fn code(&self) -> Option<String> {
+        let t = self.text();
+        let start = t.find("<Code>")? + 6;
+        let end = t[start..].find("</Code>")? + start;
+        Some(t[start..end].to_string())
+    }
+}
+
+/// Sends one request over a fresh connection and reads the whole response (bounded).
+pub fn http(
+    address: &str,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> RawResponse {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(address).expect("connect");
+    s.set_read_timeout(Some(ANSWER_BOUND)).expect("timeout");
+    let mut req = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
+    let mut has_len = false;
+    for (k, v) in headers {
+        has_len |= k.eq_ignore_ascii_case("content-length");
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !has_len {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send head");
+    s.write_all(body).expect("send body");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw, method == "HEAD")
+}
+
+/// Parses a raw HTTP/1.1 response (content-length or chunked body).
+pub fn parse_response(raw: &[u8], head: bool) -> RawResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head_text = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head_text.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut rest = &raw[split + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if head {
+        Vec::new()
+    } else if chunked {
+        let mut out = Vec::new();
+        loop {
+            let nl = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk line");
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&rest[..nl])
+                    .split(';')
+                    .next()
+                    .unwrap_or("0")
+                    .trim(),
+                16,
+            )
+            .expect("chunk size");
+            rest = &rest[nl + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        out
+    } else {
+        rest.to_vec()
+    };
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` for `t`.
+pub fn amz_date(t: std::time::SystemTime) -> String {
+    let iso = nasgate::s3::xml::iso8601(t);
+    let (date, time) = iso.split_once('T').expect("iso");
+    format!("{}T{}Z", date.replace('-', ""), time[..8].replace(':', ""))
+}
+
+/// Headers of a request signed with SigV4 for the test credentials (`payload` is the value
+/// of x-amz-content-sha256), including host, x-amz-date and authorization.
+pub fn signed_headers(
+    address: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    extra: &[(&str, &str)],
+    payload: &str,
+    secret: &str,
+) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), address.into()),
+        ("x-amz-date".into(), amz_date(std::time::SystemTime::now())),
+        ("x-amz-content-sha256".into(), payload.into()),
+    ];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let parts = nasgate::s3::sigv4::RequestParts {
+        method,
+        path,
+        query,
+        headers: &headers,
+    };
+    let auth = nasgate::s3::sigv4::authorization_header(&parts, ACCESS_KEY, secret, "us-east-1")
+        .expect("sign");
+    headers.push(("authorization".into(), auth));
+    headers
+}
+
+/// Lowercase hex SHA-256 of `body`.
+pub fn sha256_hex(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(body))
+}
+
+/// Files under `dir`, recursively (for "nothing left behind" checks).
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }
