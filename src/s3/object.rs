@@ -303,13 +303,10 @@ fn object_headers(resp: &mut Response<Body>, req: &Request, info: &ObjectInfo) {
     }
     h.insert("accept-ranges", HeaderValue::from_static("bytes"));
     for (k, v) in &info.meta {
-        let name = if meta::STANDARD_HEADERS.contains(&k.as_str()) {
-            k.to_ascii_lowercase()
-        } else if k.starts_with(meta::USER_PREFIX) {
-            k.to_ascii_lowercase()
-        } else {
+        if !(meta::STANDARD_HEADERS.contains(&k.as_str()) || k.starts_with(meta::USER_PREFIX)) {
             continue;
-        };
+        }
+        let name = k.to_ascii_lowercase();
         if let (Ok(n), Ok(v)) = (
             warp::http::header::HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(v),
@@ -324,9 +321,12 @@ fn object_headers(resp: &mut Response<Body>, req: &Request, info: &ObjectInfo) {
     if !info.parts.is_empty() && req.has("partNumber") {
         h.insert("x-amz-mp-parts-count", HeaderValue::from(info.parts.len()));
     }
-    if req
-        .header("x-amz-checksum-mode")
-        .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+    // A checksum describes the whole object: S3 sends it only when the whole object is sent.
+    let whole = resp.status() == StatusCode::OK;
+    if whole
+        && req
+            .header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
     {
         set_checksum_headers(resp, &info.checksums);
     }

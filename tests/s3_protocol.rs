@@ -1,0 +1,471 @@
+//! The S3 wire protocol with hand-made requests: every payload mode, every authentication
+//! failure, bad input, and bodies that end early or stall. After each refused request the
+//! share must be unchanged.
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use common::{files_under, http, sha256_hex, signed_headers, Server, ACCESS_KEY, SECRET_KEY};
+use nasgate::s3::sigv4::{signing_key, SigningContext};
+
+fn put_signed(
+    server: &Server,
+    path: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> common::RawResponse {
+    let h = signed_headers(
+        &server.address,
+        "PUT",
+        path,
+        "",
+        extra,
+        &sha256_hex(body),
+        SECRET_KEY,
+    );
+    http(&server.address, "PUT", path, &h, body)
+}
+
+fn get_signed(server: &Server, method: &str, target: &str) -> common::RawResponse {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let h = signed_headers(
+        &server.address,
+        method,
+        path,
+        query,
+        &[],
+        &sha256_hex(b""),
+        SECRET_KEY,
+    );
+    http(&server.address, method, target, &h, b"")
+}
+
+fn setup() -> (tempfile::TempDir, Server) {
+    let share = tempfile::tempdir().unwrap();
+    let server = Server::start(share.path(), &["--idle-timeout", "2"]);
+    assert_eq!(put_signed(&server, "/bkt", b"", &[]).status, 200);
+    assert_eq!(
+        put_signed(&server, "/bkt/keep", b"original", &[]).status,
+        200
+    );
+    (share, server)
+}
+
+fn assert_unchanged(share: &std::path::Path, server: &Server) {
+    let r = get_signed(server, "GET", "/bkt/keep");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"original", "the old object changed");
+    let leftovers: Vec<_> = files_under(share)
+        .into_iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            !(s.ends_with("/owner")
+                || s.ends_with("format.json")
+                || s.ends_with("keep")
+                || s.ends_with("keep/fs.json"))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "left on the share: {leftovers:?}");
+}
+
+/// An aws-chunked body with chunk signatures chained from `seed`, in chunks of `size`.
+fn chunked_body(
+    ctx: &SigningContext,
+    data: &[u8],
+    size: usize,
+    corrupt_chunk: Option<usize>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut prev = ctx.seed_signature.clone();
+    let mut chunks: Vec<&[u8]> = data.chunks(size).collect();
+    chunks.push(&[]);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let sha: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(chunk).into()
+        };
+        let mut sig = hex::encode(ctx.chunk_signature(&prev, &sha));
+        if corrupt_chunk == Some(i) {
+            sig = sig.replace(&sig[..1], if &sig[..1] == "a" { "b" } else { "a" });
+        }
+        write!(out, "{:x};chunk-signature={sig}\r\n", chunk.len()).unwrap();
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+        prev = sig;
+    }
+    out
+}
+
+fn streaming_put(
+    server: &Server,
+    path: &str,
+    data: &[u8],
+    corrupt: Option<usize>,
+) -> common::RawResponse {
+    let decoded = data.len().to_string();
+    let mut h = signed_headers(
+        &server.address,
+        "PUT",
+        path,
+        "",
+        &[
+            ("x-amz-decoded-content-length", &decoded),
+            ("content-encoding", "aws-chunked"),
+        ],
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        SECRET_KEY,
+    );
+    let auth = h
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1
+        .clone();
+    let date = h.iter().find(|(k, _)| k == "x-amz-date").unwrap().1.clone();
+    let seed = auth.rsplit("Signature=").next().unwrap().to_string();
+    let ctx = SigningContext {
+        key: signing_key(SECRET_KEY, &date[..8], "us-east-1", "s3"),
+        date_time: date.clone(),
+        scope: format!("{}/us-east-1/s3/aws4_request", &date[..8]),
+        seed_signature: seed,
+    };
+    let body = chunked_body(&ctx, data, 1000, corrupt);
+    h.push(("content-length".into(), body.len().to_string()));
+    http(&server.address, "PUT", path, &h, &body)
+}
+
+#[test]
+fn signed_streaming_upload_is_verified_chunk_by_chunk() {
+    let (share, server) = setup();
+    let data: Vec<u8> = (0..5500u32).map(|i| (i % 251) as u8).collect();
+    let ok = streaming_put(&server, "/bkt/streamed", &data, None);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let r = get_signed(&server, "GET", "/bkt/streamed");
+    assert_eq!(r.body, data);
+    assert!(
+        r.header("content-encoding").is_none(),
+        "aws-chunked leaked into metadata"
+    );
+    for bad_chunk in [0, 3, 6] {
+        let bad = streaming_put(&server, "/bkt/keep", &data, Some(bad_chunk));
+        assert_eq!(bad.status, 403, "chunk {bad_chunk}: {}", bad.text());
+        assert_eq!(bad.code().as_deref(), Some("SignatureDoesNotMatch"));
+    }
+    let del = get_signed(&server, "DELETE", "/bkt/streamed");
+    assert_eq!(del.status, 204);
+    assert_unchanged(share.path(), &server);
+}
+
+#[test]
+fn unsigned_payload_with_a_checksum_trailer_is_checked() {
+    let (share, server) = setup();
+    let data = b"hello trailer world";
+    let crc = {
+        let mut h =
+            nasgate::store::checksum::Hashers::new(&[nasgate::store::ChecksumAlgorithm::Crc32]);
+        h.update(data);
+        h.finish().checksums[0].value.clone()
+    };
+    let send = |value: &str, key: &str| {
+        let body = format!(
+            "{:x}\r\n{}\r\n0\r\nx-amz-checksum-crc32:{value}\r\n\r\n",
+            data.len(),
+            String::from_utf8_lossy(data)
+        );
+        let mut h = signed_headers(
+            &server.address,
+            "PUT",
+            key,
+            "",
+            &[
+                ("x-amz-decoded-content-length", &data.len().to_string()),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+                ("content-encoding", "aws-chunked"),
+            ],
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+            SECRET_KEY,
+        );
+        h.push(("content-length".into(), body.len().to_string()));
+        http(&server.address, "PUT", key, &h, body.as_bytes())
+    };
+    let ok = send(&crc, "/bkt/trailer");
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.header("x-amz-checksum-crc32"), Some(crc.as_str()));
+    assert_eq!(get_signed(&server, "GET", "/bkt/trailer").body, data);
+    let bad = send("AAAAAA==", "/bkt/keep");
+    assert_eq!(bad.code().as_deref(), Some("BadDigest"));
+    assert_eq!(get_signed(&server, "DELETE", "/bkt/trailer").status, 204);
+    assert_unchanged(share.path(), &server);
+}
+
+#[test]
+fn bodies_that_do_not_match_their_hash_or_md5_are_refused_and_nothing_changes() {
+    let (share, server) = setup();
+    let body = b"new content";
+    let h = signed_headers(
+        &server.address,
+        "PUT",
+        "/bkt/keep",
+        "",
+        &[],
+        &sha256_hex(b"something else"),
+        SECRET_KEY,
+    );
+    let r = http(&server.address, "PUT", "/bkt/keep", &h, body);
+    assert_eq!(
+        r.code().as_deref(),
+        Some("XAmzContentSHA256Mismatch"),
+        "{}",
+        r.text()
+    );
+    let r = put_signed(
+        &server,
+        "/bkt/keep",
+        body,
+        &[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")],
+    );
+    assert_eq!(r.code().as_deref(), Some("BadDigest"));
+    let r = put_signed(&server, "/bkt/keep", body, &[("content-md5", "not-base64")]);
+    assert_eq!(r.code().as_deref(), Some("InvalidDigest"));
+    assert_unchanged(share.path(), &server);
+}
+
+#[test]
+fn unauthenticated_skewed_and_expired_requests_are_refused() {
+    let (share, server) = setup();
+    let r = http(
+        &server.address,
+        "GET",
+        "/bkt/keep",
+        &[("Host".into(), server.address.clone())],
+        b"",
+    );
+    assert_eq!((r.status, r.code().as_deref()), (403, Some("AccessDenied")));
+    let r = http(
+        &server.address,
+        "PUT",
+        "/bkt/keep",
+        &[("Host".into(), server.address.clone())],
+        b"x",
+    );
+    assert_eq!(r.code().as_deref(), Some("AccessDenied"));
+
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    let mut h = signed_headers(
+        &server.address,
+        "GET",
+        "/bkt/keep",
+        "",
+        &[],
+        &sha256_hex(b""),
+        SECRET_KEY,
+    );
+    for (k, v) in h.iter_mut() {
+        if k == "x-amz-date" {
+            *v = common::amz_date(old);
+        }
+    }
+    // Re-sign with the old date so only the skew is wrong.
+    h.retain(|(k, _)| k != "authorization");
+    let parts = nasgate::s3::sigv4::RequestParts {
+        method: "GET",
+        path: "/bkt/keep",
+        query: "",
+        headers: &h,
+    };
+    let auth =
+        nasgate::s3::sigv4::authorization_header(&parts, ACCESS_KEY, SECRET_KEY, "us-east-1")
+            .unwrap();
+    h.push(("authorization".into(), auth));
+    let r = http(&server.address, "GET", "/bkt/keep", &h, b"");
+    assert_eq!(r.code().as_deref(), Some("RequestTimeTooSkewed"));
+
+    let date = common::amz_date(SystemTime::now() - Duration::from_secs(120));
+    let hdrs = [("host".to_string(), server.address.clone())];
+    let parts = nasgate::s3::sigv4::RequestParts {
+        method: "GET",
+        path: "/bkt/keep",
+        query: "",
+        headers: &hdrs,
+    };
+    let q =
+        nasgate::s3::sigv4::presigned_query(&parts, ACCESS_KEY, SECRET_KEY, "us-east-1", &date, 60)
+            .unwrap();
+    let r = http(
+        &server.address,
+        "GET",
+        &format!("/bkt/keep?{q}"),
+        &[("Host".into(), server.address.clone())],
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.code().as_deref()),
+        (403, Some("AccessDenied")),
+        "{}",
+        r.text()
+    );
+    let head = http(
+        &server.address,
+        "HEAD",
+        "/bkt/keep",
+        &[("Host".into(), server.address.clone())],
+        b"",
+    );
+    assert_eq!(head.status, 403);
+    assert!(head.body.is_empty(), "HEAD errors carry no body");
+    assert!(head.header("x-amz-request-id").is_some());
+    assert_unchanged(share.path(), &server);
+}
+
+#[test]
+fn bad_names_keys_and_xml_get_s3_errors_and_change_nothing() {
+    let (share, server) = setup();
+    for (target, code) in [
+        ("/bkt/a/../../etc/passwd", "InvalidArgument"),
+        ("/bkt/a//b", "InvalidArgument"),
+        ("/bkt/.minio.sys/x", "InvalidArgument"),
+        ("/bkt/x/.nfs0001", "InvalidArgument"),
+        ("/.minio.sys/format.json", "InvalidBucketName"),
+        ("/Bad_Bucket/x", "InvalidBucketName"),
+    ] {
+        let r = put_signed(&server, target, b"evil", &[]);
+        assert_eq!(r.status, 400, "{target}: {}", r.text());
+        assert_eq!(r.code().as_deref(), Some(code), "{target}");
+    }
+    let long = format!("/bkt/{}", "k".repeat(1025));
+    assert_eq!(
+        put_signed(&server, &long, b"x", &[]).code().as_deref(),
+        Some("KeyTooLongError")
+    );
+    let r = get_signed(&server, "GET", "/.minio.sys/");
+    assert_ne!(r.status, 200);
+    for (method, target, body) in [
+        ("POST", "/bkt?delete", &b"<Delete><Object><Key>keep"[..]),
+        ("PUT", "/bkt/keep?tagging", &b"<Tagging><TagSet><Tag>"[..]),
+    ] {
+        let (path, query) = target.split_once('?').unwrap();
+        let h = signed_headers(
+            &server.address,
+            method,
+            path,
+            query,
+            &[],
+            &sha256_hex(body),
+            SECRET_KEY,
+        );
+        let r = http(&server.address, method, target, &h, body);
+        assert_eq!(
+            r.code().as_deref(),
+            Some("MalformedXML"),
+            "{target}: {}",
+            r.text()
+        );
+    }
+    let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>";
+    let h = signed_headers(
+        &server.address,
+        "POST",
+        "/bkt/keep",
+        "uploadId=2b1e4d9c-0000-4000-8000-000000000000",
+        &[],
+        &sha256_hex(body),
+        SECRET_KEY,
+    );
+    let r = http(
+        &server.address,
+        "POST",
+        "/bkt/keep?uploadId=2b1e4d9c-0000-4000-8000-000000000000",
+        &h,
+        body,
+    );
+    assert_eq!(r.code().as_deref(), Some("NoSuchUpload"), "{}", r.text());
+    let r = get_signed(&server, "GET", "/bkt?policy");
+    assert_eq!(
+        (r.status, r.code().as_deref()),
+        (501, Some("NotImplemented"))
+    );
+    assert_unchanged(share.path(), &server);
+    assert!(!share.path().join("Bad_Bucket").exists());
+}
+
+#[test]
+fn a_body_shorter_than_its_content_length_publishes_nothing() {
+    let (share, server) = setup();
+    let body = vec![7u8; 1000];
+    let mut h = signed_headers(
+        &server.address,
+        "PUT",
+        "/bkt/keep",
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    h.push(("content-length".into(), "1000".into()));
+    let mut s = std::net::TcpStream::connect(&server.address).unwrap();
+    let mut head = String::from("PUT /bkt/keep HTTP/1.1\r\n");
+    for (k, v) in &h {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..400]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = std::io::Read::read_to_end(&mut s, &mut rest);
+    drop(s);
+    wait_for_no_staging(share.path());
+    assert_unchanged(share.path(), &server);
+}
+
+#[test]
+fn a_client_that_stalls_mid_body_times_out_and_publishes_nothing() {
+    let (share, server) = setup();
+    let mut h = signed_headers(
+        &server.address,
+        "PUT",
+        "/bkt/keep",
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    h.push(("content-length".into(), "1000".into()));
+    let mut s = std::net::TcpStream::connect(&server.address).unwrap();
+    let mut head = String::from("PUT /bkt/keep HTTP/1.1\r\n");
+    for (k, v) in &h {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&[1u8; 100]).unwrap();
+    // Keep the connection open and silent: the server's 2 s idle timeout must end it.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reply = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut reply);
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("RequestTimeout"), "{text}");
+    assert_unchanged(share.path(), &server);
+}
+
+/// Staging files go away as soon as the server notices the broken body; poll (bounded) for it.
+fn wait_for_no_staging(share: &std::path::Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let staged = files_under(&share.join(".minio.sys/tmp"))
+            .into_iter()
+            .filter(|p| !p.ends_with("owner"))
+            .count();
+        if staged == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "staging file never removed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
