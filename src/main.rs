@@ -86,6 +86,12 @@ struct ServeArgs {
     /// Longest a client may stall while sending a body, in seconds; the upload is dropped.
     #[arg(long, env = "NASGATE_IDLE_TIMEOUT", default_value_t = 300)]
     idle_timeout: u64,
+    /// Seconds between sweeps of dead instances' staging files and expired uploads.
+    #[arg(long, env = "NASGATE_SWEEP_INTERVAL", default_value_t = 600)]
+    sweep_interval: u64,
+    /// Hours after which an unfinished multipart upload is removed.
+    #[arg(long, env = "NASGATE_UPLOAD_EXPIRY", default_value_t = 24)]
+    upload_expiry: u64,
     /// Longest in-flight requests may run on after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "NASGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     shutdown_timeout: u64,
@@ -153,7 +159,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         None => config::default_share()?,
     };
     let (root, lock_config) = open_share(&share, args.lock_timeout)?;
-    let test = check::self_test(&root, &lock_config)
+    let test = check::self_test(&root, &lock_config, None)
         .map_err(|e| config::ConfigError::ShareCannotLock(share.clone(), e.to_string()))?;
     if creds.development {
         eprintln!(
@@ -167,11 +173,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         locks,
         nasgate::store::StoreConfig::default(),
     )?);
-    match store.sweep_tmp() {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(directories = n, "swept staging files of stopped instances"),
-        Err(e) => tracing::warn!(error = %e, "could not sweep staging files"),
-    }
+    let maintenance = nasgate::ops::maintenance::Maintenance {
+        every: Duration::from_secs(args.sweep_interval.max(1)),
+        upload_expiry: Duration::from_secs(args.upload_expiry * 3600),
+    };
     tracing::info!(share = %share.display(), %address, style = ?test.style, "serving");
     let s3_config = nasgate::s3::S3Config {
         credentials: creds,
@@ -183,6 +188,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         address,
         store.clone(),
         s3_config,
+        maintenance,
         Duration::from_secs(args.shutdown_timeout),
     ))?;
     drop(runtime);
@@ -192,18 +198,37 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
+    use nasgate::ops::mounts::{self, Verdict};
     let share = config::existing_share(share)?;
     let (root, lock_config) = open_share(&share, lock_timeout)?;
-    match check::self_test(&root, &lock_config) {
-        Ok(t) => {
-            println!("share:            {}", share.display());
+    let style_name = |s: LockStyle| match s {
+        LockStyle::Ofd => "open-file-description (OFD) fcntl locks",
+        LockStyle::Classic => "classic POSIX fcntl locks",
+    };
+    println!("share:            {}", share.display());
+    let verdict = match mounts::mount_of(&share) {
+        Ok(Some(m)) => {
             println!(
-                "lock style:       {}",
-                match t.style {
-                    LockStyle::Ofd => "open-file-description (OFD) fcntl locks",
-                    LockStyle::Classic => "classic POSIX fcntl locks",
-                }
+                "filesystem:       {} from {} mounted at {}",
+                m.fstype,
+                m.source,
+                m.mount_point.display()
             );
+            println!("mount options:    {}", m.options.join(","));
+            Some(mounts::assess(&m))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            println!("filesystem:       unknown ({e})");
+            None
+        }
+    };
+    let exe = std::env::current_exe().context("locating the nasgate executable")?;
+    let mut failed = false;
+    match check::self_test(&root, &lock_config, Some(&exe)) {
+        Ok(t) => {
+            println!("create/write/fsync/rename: ok");
+            println!("lock style:       {}", style_name(t.style));
             println!(
                 "handles exclude:  {}",
                 match t.handles_exclude {
@@ -212,14 +237,38 @@ fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
                     None => "not testable in one process with classic locks",
                 }
             );
+            for (style, ok) in &t.across_processes {
+                println!(
+                    "across processes: {} {}",
+                    if *ok { "exclude" } else { "DO NOT EXCLUDE" },
+                    style_name(*style)
+                );
+                failed |= !ok;
+            }
             println!("lock round trip:  {:?} (median of 9)", t.lock_round_trip);
-            println!("verdict:          ok");
-            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("verdict:          FAILED: {e}");
-            Ok(ExitCode::from(1))
+            println!("self-test:        FAILED: {e}");
+            failed = true;
         }
+    }
+    match &verdict {
+        Some(Verdict::Shared(m)) => println!("sharing:          ok: {m}"),
+        Some(Verdict::LocalOnly(m)) => println!("sharing:          note: {m}"),
+        Some(Verdict::Doubtful(m)) => println!("sharing:          WARNING: {m}"),
+        Some(Verdict::Unsafe(m)) => {
+            println!("sharing:          UNSAFE: {m}");
+            eprintln!("nasgate: WARNING: {m}");
+            failed = true;
+        }
+        None => println!("sharing:          unknown: the mount could not be identified"),
+    }
+    if failed {
+        println!("verdict:          FAILED");
+        Ok(ExitCode::from(1))
+    } else {
+        println!("verdict:          ok");
+        Ok(ExitCode::SUCCESS)
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use warp::Filter;
 
+use crate::ops::maintenance::Maintenance;
 use crate::s3::{S3Config, S3};
 use crate::store::Store;
 
@@ -28,6 +29,7 @@ pub async fn run(
     address: SocketAddr,
     store: Arc<Store>,
     config: S3Config,
+    maintenance: Maintenance,
     drain: Duration,
 ) -> Result<(), ServerError> {
     let live = warp::get()
@@ -50,7 +52,9 @@ pub async fn run(
                 Ok::<_, std::convert::Infallible>(warp::reply::with_status(warp::reply(), status))
             }
         });
-    let routes = live.or(ready).or(crate::s3::filter(S3::new(store, config)));
+    let routes = live
+        .or(ready)
+        .or(crate::s3::filter(S3::new(store.clone(), config)));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let mut signal_rx = stop_rx.clone();
     let (bound, server) = warp::serve(routes)
@@ -60,10 +64,16 @@ pub async fn run(
         .map_err(|source| ServerError::Bind { address, source })?;
     tracing::info!(address = %bound, "listening");
     let server = tokio::spawn(server);
+    let upkeep = tokio::spawn(crate::ops::maintenance::run(
+        store,
+        maintenance,
+        stop_rx.clone(),
+    ));
     stop_signal().await;
     tracing::info!("stop requested; draining in-flight requests");
     let _ = stop_tx.send(true);
     let _ = stop_rx.borrow_and_update();
+    let _ = upkeep.await;
     if tokio::time::timeout(drain, server).await.is_err() {
         tracing::warn!(
             ?drain,
