@@ -630,8 +630,13 @@ fn symlinks_out_of_the_share_are_neither_listed_nor_followed() {
         std::os::unix::fs::symlink(outside.path().join("secret"), root.join("photos/link"))
             .expect("symlink");
         std::os::unix::fs::symlink(outside.path(), root.join("photos/out")).expect("symlink");
+        // Links that stay inside the share are refused too: they would lead into the internal
+        // tree or across buckets.
+        std::os::unix::fs::symlink("../.minio.sys", root.join("photos/internal")).expect("symlink");
+        std::os::unix::fs::symlink("../.minio.sys/format.json", root.join("photos/fmt"))
+            .expect("symlink");
         let store = open(root);
-        for key in ["link", "out/secret"] {
+        for key in ["link", "out/secret", "internal/format.json", "fmt"] {
             let r = store
                 .get(BUCKET, key, &ReadConditions::default())
                 .map(|r| r.into_info());
@@ -639,10 +644,10 @@ fn symlinks_out_of_the_share_are_neither_listed_nor_followed() {
         }
         let page = list_all(&store, None);
         assert!(
-            !page
-                .objects
-                .iter()
-                .any(|o| o.key == "link" || o.key.starts_with("out")),
+            !page.objects.iter().any(|o| o.key == "link"
+                || o.key == "fmt"
+                || o.key.starts_with("out")
+                || o.key.starts_with("internal")),
             "{:?}",
             page.objects.iter().map(|o| &o.key).collect::<Vec<_>>()
         );

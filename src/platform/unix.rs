@@ -64,8 +64,9 @@ impl Root {
         &self.path
     }
 
-    /// Opens `rel` (relative, no `..`) beneath the root; neither the path nor a symlink on the
-    /// share can resolve outside it.
+    /// Opens `rel` (relative, no `..`) beneath the root. Symlinks on the share are never
+    /// followed, so no path can resolve outside the share or across into another bucket or
+    /// the internal tree.
     pub fn open(&self, rel: &Path, mode: OpenMode) -> io::Result<File> {
         let flags = match mode {
             OpenMode::Read => libc::O_RDONLY,
@@ -98,7 +99,10 @@ impl Root {
         if flags & libc::O_CREAT != 0 {
             how.mode = mode as u64;
         }
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // No symlinks at all, not even ones that stay beneath the root: a link inside a
+        // bucket could otherwise lead into another bucket or into `.minio.sys`.
+        how.resolve =
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
         // SAFETY: openat2 with a valid dirfd, NUL-terminated path and a correctly sized open_how.
         let fd = unsafe {
             libc::syscall(
@@ -115,9 +119,11 @@ impl Root {
         let err = io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::ENOSYS) {
             // Kernels before 5.6: walk the path ourselves, refusing every symlink.
-            return self.openat_walk(rel, flags, mode);
+            return self
+                .openat_walk(rel, flags, mode)
+                .map_err(symlink_is_absent);
         }
-        Err(err)
+        Err(symlink_is_absent(err))
     }
 
     /// Fallback for kernels without openat2: opens each directory component with O_NOFOLLOW,
@@ -427,6 +433,19 @@ pub fn copy_range(from: &File, from_offset: u64, to: &File, len: u64) -> io::Res
 /// Reads at `offset` without moving the file position (several readers share one handle).
 pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// A path that runs through a symlink names nothing nasgate serves: callers see it as absent
+/// (NotFound), never as an I/O failure.
+fn symlink_is_absent(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "path runs through a symlink, which nasgate does not follow",
+        )
+    } else {
+        e
+    }
 }
 
 fn check_relative(rel: &Path) -> io::Result<()> {
