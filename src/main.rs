@@ -33,10 +33,22 @@ enum Command {
         #[arg(long, env = "NASGATE_LOCK_TIMEOUT", default_value_t = 30)]
         lock_timeout: u64,
     },
-    /// Check a share's objects against their metadata.
+    /// Check a share's objects against their metadata (and repair with --repair).
     Fsck {
         /// The mounted share to check.
         share: PathBuf,
+        /// Fix what can safely be fixed (under the same locks, so instances may keep serving).
+        #[arg(long)]
+        repair: bool,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Hours after which an unfinished multipart upload counts as abandoned.
+        #[arg(long, env = "NASGATE_UPLOAD_EXPIRY", default_value_t = 24)]
+        upload_expiry: u64,
+        /// Longest a lock wait may take, in seconds.
+        #[arg(long, env = "NASGATE_LOCK_TIMEOUT", default_value_t = 30)]
+        lock_timeout: u64,
     },
     /// Drive the store over stdin/stdout (tests and debugging).
     #[command(hide = true)]
@@ -105,7 +117,13 @@ fn main() -> ExitCode {
             share,
             lock_timeout,
         } => run_check(&share, lock_timeout),
-        Command::Fsck { share } => fsck(&share),
+        Command::Fsck {
+            share,
+            repair,
+            json,
+            upload_expiry,
+            lock_timeout,
+        } => fsck(&share, repair, json, upload_expiry, lock_timeout),
         Command::DebugLocks {
             share,
             classic,
@@ -272,9 +290,64 @@ fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
     }
 }
 
-fn fsck(share: &std::path::Path) -> Result<ExitCode> {
-    config::existing_share(share)?;
-    anyhow::bail!("fsck of objects and metadata is not available in this version yet")
+fn fsck(
+    share: &std::path::Path,
+    repair: bool,
+    json: bool,
+    upload_expiry: u64,
+    lock_timeout: u64,
+) -> Result<ExitCode> {
+    use nasgate::store::fsck::FsckOptions;
+    use std::io::{IsTerminal, Write};
+    let share = config::existing_share(share)?;
+    let (root, lock_config) = open_share(&share, lock_timeout)?;
+    let store = nasgate::store::Store::open(
+        Arc::new(Locks::new(root, &lock_config)),
+        nasgate::store::StoreConfig::default(),
+    )?;
+    let tty = std::io::stderr().is_terminal();
+    let report = store.fsck(
+        FsckOptions {
+            repair,
+            upload_expiry: Duration::from_secs(upload_expiry * 3600),
+        },
+        |n| {
+            if tty && n % 100 == 0 {
+                eprint!("\rchecked {n} objects");
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )?;
+    if tty {
+        eprintln!("\rchecked {} objects", report.objects);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for f in &report.findings {
+            println!(
+                "{:<18} {}  {}{}",
+                serde_json::to_value(f.problem)?.as_str().unwrap_or("?"),
+                f.path,
+                f.detail,
+                if f.repaired { "  [repaired]" } else { "" }
+            );
+        }
+        let repaired = report.findings.iter().filter(|f| f.repaired).count();
+        println!(
+            "fsck: {} buckets, {} objects, {} bytes verified, {} problems, {} repaired",
+            report.buckets,
+            report.objects,
+            report.bytes_verified,
+            report.findings.len(),
+            repaired
+        );
+    }
+    Ok(if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn debug_locks(

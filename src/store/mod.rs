@@ -5,6 +5,7 @@
 
 pub mod checksum;
 pub mod driver;
+pub mod fsck;
 pub mod io;
 pub mod layout;
 pub mod list;
@@ -395,20 +396,30 @@ impl Store {
     /// Staging files of instances that are gone: removes every `tmp/<id>/` whose owner lock
     /// no live process holds. Returns how many directories were removed.
     pub fn sweep_tmp(&self) -> Result<usize> {
+        let dead = self.dead_tmp_dirs()?;
+        for dir in &dead {
+            self.remove_tree(dir)?;
+        }
+        Ok(dead.len())
+    }
+
+    /// Staging directories of other instances whose owner lock no live process holds (or,
+    /// without an owner file, that are older than a day).
+    pub(crate) fn dead_tmp_dirs(&self) -> Result<Vec<PathBuf>> {
         let tmp = layout::tmp_root();
         let entries = match self.root.read_dir(&tmp) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(StoreError::io("list", &tmp)(e)),
         };
-        let mut removed = 0;
+        let mut dead = Vec::new();
         for e in entries {
             if e.name.to_str() == Some(self.instance.as_str()) {
                 continue;
             }
             let dir = tmp.join(&e.name);
             let owner = dir.join("owner");
-            let dead = match self.locks.held_elsewhere(&owner) {
+            let is_dead = match self.locks.held_elsewhere(&owner) {
                 Ok(held) => !held,
                 // No owner file: a directory of an old MinIO or a start that never finished;
                 // only remove it once it is clearly abandoned.
@@ -423,12 +434,11 @@ impl Store {
                     .unwrap_or(false),
                 Err(_) => false,
             };
-            if dead {
-                self.remove_tree(&dir)?;
-                removed += 1;
+            if is_dead {
+                dead.push(dir);
             }
         }
-        Ok(removed)
+        Ok(dead)
     }
 }
 

@@ -448,7 +448,7 @@ impl Store {
     }
 
     /// Every upload on the share.
-    fn all_uploads(&self) -> Result<Vec<UploadInfo>> {
+    pub(crate) fn all_uploads(&self) -> Result<Vec<UploadInfo>> {
         let root = layout::multipart_root();
         let hashes = match self.root.read_dir(&root) {
             Ok(e) => e,

@@ -730,6 +730,13 @@ impl Store {
     /// Rebuilds missing, damaged or stale metadata from the data file (real MD5, content type
     /// from the extension, other stored headers kept), under the exclusive lock.
     fn refresh(&self, bucket: &str, key: &str) -> Result<()> {
+        self.rebuild_metadata(bucket, key, false)
+    }
+
+    /// Rebuilds the metadata of `bucket/key` from its data under the exclusive lock: only
+    /// when it does not describe the data, or always with `force` (fsck found an ETag that
+    /// does not match the bytes).
+    pub(crate) fn rebuild_metadata(&self, bucket: &str, key: &str, force: bool) -> Result<()> {
         let meta_dir = layout::meta_dir(bucket, key);
         let meta_rel = layout::meta(bucket, key);
         let data_rel = layout::data(bucket, key);
@@ -756,7 +763,7 @@ impl Store {
             Err(e) => return Err(StoreError::io("open", &data_rel)(e)),
         };
         let st = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
-        if st.kind != FileKind::File || old.as_ref().is_some_and(|r| r.describes(&st)) {
+        if st.kind != FileKind::File || (!force && old.as_ref().is_some_and(|r| r.describes(&st))) {
             return Ok(());
         }
         let digests =
