@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every nasgate test: installs what the tests need (Debian packages), checks formatting
-# and lints, then runs the whole workspace's tests. Safe to run again and again.
+# Runs every nasgate test: installs what the tests need (Debian packages, Python S3 clients),
+# checks formatting and lints, runs the whole workspace's tests, then the client matrix (real
+# S3 clients against a real nasgate). Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,23 @@ if [ ${#apt_needed[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_needed[@]}" >/dev/null
 fi
 
+# Python S3 clients for the client matrix, at the pinned versions.
+if ! python3 - scripts/requirements-test.txt 2>/dev/null <<'EOF'
+import sys
+from importlib.metadata import version
+for line in open(sys.argv[1]):
+    name, _, pinned = line.split("#")[0].strip().partition("==")
+    if name and version(name) != pinned:
+        sys.exit(1)
+EOF
+then
+    echo "test.sh: installing scripts/requirements-test.txt"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install -q --root-user-action=ignore \
+        -r scripts/requirements-test.txt
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# Real S3 clients (awscli, boto3, s3cmd, rclone) against the binary cargo test just built.
+NASGATE_BIN=target/debug/nasgate scripts/client-matrix.sh

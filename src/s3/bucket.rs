@@ -314,3 +314,135 @@ pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
     }
     Ok(xml_response(StatusCode::OK, w.finish("DeleteResult")))
 }
+
+/// Bucket configurations nasgate does not keep: a GET answers as S3 does for a bucket
+/// without one (404 with the specific code, or an empty document where S3 returns one).
+pub(crate) const CONFIGS: [(&str, Option<&str>, &str); 14] = [
+    (
+        "policy",
+        Some("NoSuchBucketPolicy"),
+        "The bucket policy does not exist",
+    ),
+    (
+        "cors",
+        Some("NoSuchCORSConfiguration"),
+        "The CORS configuration does not exist",
+    ),
+    (
+        "lifecycle",
+        Some("NoSuchLifecycleConfiguration"),
+        "The lifecycle configuration does not exist",
+    ),
+    ("tagging", Some("NoSuchTagSet"), "The TagSet does not exist"),
+    (
+        "encryption",
+        Some("ServerSideEncryptionConfigurationNotFoundError"),
+        "The server side encryption configuration was not found",
+    ),
+    (
+        "website",
+        Some("NoSuchWebsiteConfiguration"),
+        "The specified bucket does not have a website configuration",
+    ),
+    (
+        "replication",
+        Some("ReplicationConfigurationNotFoundError"),
+        "The replication configuration was not found",
+    ),
+    (
+        "object-lock",
+        Some("ObjectLockConfigurationNotFoundError"),
+        "Object Lock configuration does not exist for this bucket",
+    ),
+    (
+        "ownershipControls",
+        Some("OwnershipControlsNotFoundError"),
+        "The bucket ownership controls were not found",
+    ),
+    (
+        "publicAccessBlock",
+        Some("NoSuchPublicAccessBlockConfiguration"),
+        "The public access block configuration was not found",
+    ),
+    ("logging", None, "BucketLoggingStatus"),
+    ("notification", None, "NotificationConfiguration"),
+    ("accelerate", None, "AccelerateConfiguration"),
+    ("requestPayment", None, "RequestPaymentConfiguration"),
+];
+
+/// GET of a bucket configuration nasgate does not keep.
+pub async fn config(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let store = s3.store.clone();
+    blocking(move || Ok(store.head_bucket(&bucket)?)).await?;
+    let Some((_, code, text)) = CONFIGS.iter().find(|c| req.has(c.0)) else {
+        return Err(S3Error::not_implemented("This bucket configuration"));
+    };
+    match code {
+        Some(code) => Err(S3Error::new(StatusCode::NOT_FOUND, code, *text)),
+        None => {
+            let mut w = XmlWriter::new(text);
+            if *text == "RequestPaymentConfiguration" {
+                w.text("Payer", "BucketOwner");
+            }
+            Ok(xml_response(StatusCode::OK, w.finish(text)))
+        }
+    }
+}
+
+/// GetBucketAcl / GetObjectAcl: the one root identity owns everything with full control.
+pub async fn get_acl(s3: &Arc<S3>, req: Request) -> S3Result {
+    let bucket = req.bucket()?.to_string();
+    let key = req.key.clone();
+    let store = s3.store.clone();
+    blocking(move || match key {
+        Some(k) => Ok(store
+            .head(&bucket, &k, &crate::store::ReadConditions::default())
+            .map(|_| ())?),
+        None => Ok(store.head_bucket(&bucket).map(|_| ())?),
+    })
+    .await?;
+    let mut w = XmlWriter::new("AccessControlPolicy");
+    write_owner(&mut w, "Owner");
+    w.open("AccessControlList").open("Grant");
+    w.open_with(
+        "Grantee",
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"",
+    )
+    .text("ID", OWNER_ID)
+    .text("DisplayName", OWNER_NAME)
+    .close("Grantee");
+    w.text("Permission", "FULL_CONTROL")
+        .close("Grant")
+        .close("AccessControlList");
+    Ok(xml_response(
+        StatusCode::OK,
+        w.finish("AccessControlPolicy"),
+    ))
+}
+
+/// PutBucketAcl / PutObjectAcl: only the private ACL nasgate always has is accepted.
+pub async fn put_acl(s3: &Arc<S3>, req: Request) -> S3Result {
+    let canned = req.header("x-amz-acl").unwrap_or("private");
+    let has_grants = req
+        .headers
+        .keys()
+        .any(|k| k.as_str().starts_with("x-amz-grant-"));
+    let has_body = req
+        .header("content-length")
+        .is_some_and(|l| l.trim() != "0");
+    if canned != "private" || has_grants || has_body {
+        return Err(S3Error::not_implemented("An ACL other than private"));
+    }
+    let bucket = req.bucket()?.to_string();
+    let key = req.key.clone();
+    let store = s3.store.clone();
+    blocking(move || match key {
+        Some(k) => Ok(store
+            .head(&bucket, &k, &crate::store::ReadConditions::default())
+            .map(|_| ())?),
+        None => Ok(store.head_bucket(&bucket).map(|_| ())?),
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}

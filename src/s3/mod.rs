@@ -183,6 +183,15 @@ async fn handle(
     let started = Instant::now();
     let id = s3.request_id();
     let is_head = method == Method::HEAD;
+    // botocore (before 1.43.77) misreads the next response on a connection where an
+    // `Expect: 100-continue` request with an empty body got its answer without a 100
+    // Continue; closing that connection keeps such clients in step.
+    let close_after = headers
+        .get("expect")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        && headers
+            .get("content-length")
+            .is_some_and(|v| v.as_bytes() == b"0");
     let (bucket, key) = split_path(&raw_path, &headers, s3.config.domain.as_deref());
     let op_name;
     let result = match authenticate(&s3, &method, &raw_path, &raw_query, &headers) {
@@ -215,6 +224,9 @@ async fn handle(
         h.insert("x-amz-id-2", v);
     }
     h.insert("server", HeaderValue::from_static("nasgate"));
+    if close_after {
+        h.insert("connection", HeaderValue::from_static("close"));
+    }
     tracing::info!(
         request_id = %id,
         op = op_name,
@@ -343,6 +355,14 @@ fn operation(req: &Request) -> &'static str {
                 "versions",
                 "policyStatus",
             ];
+            match *m {
+                Method::GET if req.has("acl") => return "GetBucketAcl",
+                Method::PUT if req.has("acl") => return "PutBucketAcl",
+                Method::GET if bucket::CONFIGS.iter().any(|c| req.has(c.0)) => {
+                    return "GetBucketConfig"
+                }
+                _ => {}
+            }
             if UNSUPPORTED_BUCKET.iter().any(|s| req.has(s)) {
                 return "Unsupported";
             }
@@ -371,6 +391,11 @@ fn operation(req: &Request) -> &'static str {
                 "attributes",
                 "versionId",
             ];
+            match *m {
+                Method::GET if req.has("acl") => return "GetObjectAcl",
+                Method::PUT if req.has("acl") => return "PutObjectAcl",
+                _ => {}
+            }
             if UNSUPPORTED_OBJECT
                 .iter()
                 .any(|s| req.has(s) && !(*s == "versionId" && req.param(s) == Some("null")))
@@ -407,6 +432,9 @@ async fn dispatch(s3: &Arc<S3>, req: Request, op: &'static str) -> S3Result {
         "DeleteBucket" => bucket::delete(s3, req).await,
         "GetBucketLocation" => bucket::location(s3, req).await,
         "GetBucketVersioning" => bucket::versioning(s3, req).await,
+        "GetBucketConfig" => bucket::config(s3, req).await,
+        "GetBucketAcl" | "GetObjectAcl" => bucket::get_acl(s3, req).await,
+        "PutBucketAcl" | "PutObjectAcl" => bucket::put_acl(s3, req).await,
         "ListObjects" => bucket::list_objects(s3, req, false).await,
         "ListObjectsV2" => bucket::list_objects(s3, req, true).await,
         "DeleteObjects" => bucket::delete_objects(s3, req).await,

@@ -43,6 +43,12 @@ impl XmlWriter {
         self
     }
 
+    /// Opens a child element with attributes written as given (trusted, constant text).
+    pub fn open_with(&mut self, name: &str, attributes: &str) -> &mut Self {
+        let _ = write!(self.out, "<{name} {attributes}>");
+        self
+    }
+
     /// A child element with escaped text.
     pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
         let _ = write!(self.out, "<{name}>");

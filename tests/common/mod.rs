@@ -196,6 +196,11 @@ impl Server {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://HOST:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.address)
@@ -204,6 +209,25 @@ impl Server {
     /// The server's log so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Stops the server as an operator would (SIGTERM) and waits, bounded, for it to exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < ANSWER_BOUND,
+                "server did not stop after SIGTERM"
+            );
+            // No blocking wait-with-timeout for a child in std; poll briefly.
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Kills the server at once (SIGKILL).
