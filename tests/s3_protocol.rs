@@ -384,8 +384,25 @@ fn bad_names_keys_and_xml_get_s3_errors_and_change_nothing() {
     let r = get_signed(&server, "GET", "/bkt?policy");
     assert_eq!(
         (r.status, r.code().as_deref()),
+        (404, Some("NoSuchBucketPolicy"))
+    );
+    let h = signed_headers(
+        &server.address,
+        "PUT",
+        "/bkt",
+        "policy",
+        &[],
+        &sha256_hex(b"{}"),
+        SECRET_KEY,
+    );
+    let r = http(&server.address, "PUT", "/bkt?policy", &h, b"{}");
+    assert_eq!(
+        (r.status, r.code().as_deref()),
         (501, Some("NotImplemented"))
     );
+    let acl = get_signed(&server, "GET", "/bkt/keep?acl");
+    assert_eq!(acl.status, 200);
+    assert!(acl.text().contains("FULL_CONTROL"), "{}", acl.text());
     assert_unchanged(share.path(), &server);
     assert!(!share.path().join("Bad_Bucket").exists());
 }
