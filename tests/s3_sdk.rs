@@ -125,8 +125,26 @@ async fn buckets_are_created_listed_located_and_deleted_only_when_empty() {
         c.delete_bucket().bucket("alpha").send().await.unwrap();
         let gone = c.delete_bucket().bucket("alpha").send().await.unwrap_err();
         assert_eq!(code(&gone), "NoSuchBucket");
-        let acl = c.get_bucket_acl().bucket("beta").send().await.unwrap_err();
-        assert_eq!(code(&acl), "NotImplemented");
+        let acl = c.get_bucket_acl().bucket("beta").send().await.unwrap();
+        assert_eq!(
+            acl.grants()[0].permission(),
+            Some(&aws_sdk_s3::types::Permission::FullControl)
+        );
+        let policy = c
+            .get_bucket_policy()
+            .bucket("beta")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&policy), "NoSuchBucketPolicy");
+        let put_policy = c
+            .put_bucket_policy()
+            .bucket("beta")
+            .policy("{}")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&put_policy), "NotImplemented");
     })
     .await
     .expect("test timed out");

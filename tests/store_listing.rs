@@ -461,3 +461,17 @@ fn measured_listing_of_ten_thousand_keys_and_a_one_mib_put_and_get() {
         }
     })
 }
+
+#[test]
+fn a_prefix_running_through_an_object_lists_nothing() {
+    let s = TestShare::with(&[B], Durability::None);
+    put(&s.store, B, "-", b"x", PutOptions::default()).expect("put");
+    let query = ListQuery {
+        prefix: "-/",
+        delimiter: None,
+        start_after: None,
+        max_keys: 1,
+    };
+    let page = s.store.list(B, &query).expect("list");
+    assert!(page.objects.is_empty() && page.common_prefixes.is_empty());
+}

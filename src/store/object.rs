@@ -1092,7 +1092,15 @@ impl Tree for BucketTree<'_> {
             Path::new(self.bucket).join(dir)
         };
         let mut out = Vec::new();
-        for e in self.store.root.read_dir(&rel)? {
+        let entries = self.store.root.read_dir(&rel).map_err(|e| {
+            // A prefix that runs through a file names no directory: nothing to list there.
+            if e.kind() == ErrorKind::NotADirectory {
+                std::io::Error::from(ErrorKind::NotFound)
+            } else {
+                e
+            }
+        })?;
+        for e in entries {
             let Some(name) = e.name.to_str() else {
                 continue;
             };
