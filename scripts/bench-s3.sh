@@ -48,7 +48,7 @@ S3=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "bench:bench-secret-123" -H "x-amz
 curl "${S3[@]}" -X PUT "http://127.0.0.1:$sport/bench" >/dev/null
 
 now() { date +%s%N; }
-mbps() { python3 -c "print(f'{$1 * $2 / 1048576 / (($3) / 1e9):.1f}')"; }
+mbps() { python3 -c "print(f'{$1 * $2 / (($3) / 1e9):.1f}')"; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
 printf '%-8s %-4s %12s %14s %8s\n' size op "nasgate MB/s" "baseline MB/s" ratio
