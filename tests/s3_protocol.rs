@@ -411,23 +411,7 @@ fn bad_names_keys_and_xml_get_s3_errors_and_change_nothing() {
 fn a_body_shorter_than_its_content_length_publishes_nothing() {
     let (share, server) = setup();
     let body = vec![7u8; 1000];
-    let mut h = signed_headers(
-        &server.address,
-        "PUT",
-        "/bkt/keep",
-        "",
-        &[],
-        "UNSIGNED-PAYLOAD",
-        SECRET_KEY,
-    );
-    h.push(("content-length".into(), "1000".into()));
-    let mut s = std::net::TcpStream::connect(&server.address).unwrap();
-    let mut head = String::from("PUT /bkt/keep HTTP/1.1\r\n");
-    for (k, v) in &h {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
+    let mut s = open_put_of_1000_bytes(&server);
     s.write_all(&body[..400]).unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut rest = Vec::new();
@@ -441,6 +425,19 @@ fn a_body_shorter_than_its_content_length_publishes_nothing() {
 #[test]
 fn a_client_that_stalls_mid_body_times_out_and_publishes_nothing() {
     let (share, server) = setup();
+    let mut s = open_put_of_1000_bytes(&server);
+    s.write_all(&[1u8; 100]).unwrap();
+    // Keep the connection open and silent: the server's 2 s idle timeout must end it.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reply = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut reply);
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("RequestTimeout"), "{text}");
+    assert_unchanged(share.path(), &server);
+}
+
+/// Opens a connection and sends the head of a 1000-byte PUT of `bkt/keep`, no body yet.
+fn open_put_of_1000_bytes(server: &Server) -> std::net::TcpStream {
     let mut h = signed_headers(
         &server.address,
         "PUT",
@@ -458,14 +455,7 @@ fn a_client_that_stalls_mid_body_times_out_and_publishes_nothing() {
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&[1u8; 100]).unwrap();
-    // Keep the connection open and silent: the server's 2 s idle timeout must end it.
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut reply = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut s, &mut reply);
-    let text = String::from_utf8_lossy(&reply);
-    assert!(text.contains("RequestTimeout"), "{text}");
-    assert_unchanged(share.path(), &server);
+    s
 }
 
 /// Staging files go away as soon as the server notices the broken body; poll (bounded) for it.

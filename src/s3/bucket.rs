@@ -390,10 +390,8 @@ pub async fn config(s3: &Arc<S3>, req: Request) -> S3Result {
     }
 }
 
-/// GetBucketAcl / GetObjectAcl: the one root identity owns everything with full control.
-pub async fn get_acl(s3: &Arc<S3>, req: Request) -> S3Result {
-    let bucket = req.bucket()?.to_string();
-    let key = req.key.clone();
+/// The request's object (or, without a key, its bucket) must exist.
+async fn must_exist(s3: &Arc<S3>, bucket: String, key: Option<String>) -> Result<(), S3Error> {
     let store = s3.store.clone();
     blocking(move || match key {
         Some(k) => Ok(store
@@ -401,7 +399,12 @@ pub async fn get_acl(s3: &Arc<S3>, req: Request) -> S3Result {
             .map(|_| ())?),
         None => Ok(store.head_bucket(&bucket).map(|_| ())?),
     })
-    .await?;
+    .await
+}
+
+/// GetBucketAcl / GetObjectAcl: the one root identity owns everything with full control.
+pub async fn get_acl(s3: &Arc<S3>, req: Request) -> S3Result {
+    must_exist(s3, req.bucket()?.to_string(), req.key.clone()).await?;
     let mut w = XmlWriter::new("AccessControlPolicy");
     write_owner(&mut w, "Owner");
     w.open("AccessControlList").open("Grant");
@@ -434,15 +437,6 @@ pub async fn put_acl(s3: &Arc<S3>, req: Request) -> S3Result {
     if canned != "private" || has_grants || has_body {
         return Err(S3Error::not_implemented("An ACL other than private"));
     }
-    let bucket = req.bucket()?.to_string();
-    let key = req.key.clone();
-    let store = s3.store.clone();
-    blocking(move || match key {
-        Some(k) => Ok(store
-            .head(&bucket, &k, &crate::store::ReadConditions::default())
-            .map(|_| ())?),
-        None => Ok(store.head_bucket(&bucket).map(|_| ())?),
-    })
-    .await?;
+    must_exist(s3, req.bucket()?.to_string(), req.key.clone()).await?;
     Ok(empty(StatusCode::OK))
 }
