@@ -119,7 +119,7 @@ pub fn existing_share(path: &Path) -> Result<PathBuf, ConfigError> {
     }
     let abs =
         std::fs::canonicalize(path).map_err(|e| ConfigError::ShareIo(path.to_path_buf(), e))?;
-    writable(&abs).map_err(|e| ConfigError::ShareNotWritable(abs.clone(), e))?;
+    crate::platform::writable(&abs).map_err(|e| ConfigError::ShareNotWritable(abs.clone(), e))?;
     Ok(abs)
 }
 
@@ -128,31 +128,6 @@ pub fn default_share() -> Result<PathBuf, ConfigError> {
     let path = Path::new(DEFAULT_SHARE);
     std::fs::create_dir_all(path).map_err(|e| ConfigError::ShareIo(path.to_path_buf(), e))?;
     existing_share(path)
-}
-
-#[cfg(unix)]
-fn writable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
-    // SAFETY: access(2) on a NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(unix))]
-fn writable(path: &Path) -> std::io::Result<()> {
-    if std::fs::metadata(path)?.permissions().readonly() {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "read-only",
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

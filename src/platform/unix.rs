@@ -730,3 +730,10 @@ mod interrupt {
         }
     }
 }
+
+/// Whether this process may create entries in directory `path` (access(2) W_OK|X_OK).
+pub fn writable(path: &Path) -> io::Result<()> {
+    let c = cstr(path.as_os_str().as_bytes())?;
+    // SAFETY: access(2) on a NUL-terminated path.
+    cvt(unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) })
+}

@@ -330,3 +330,12 @@ pub fn copy_range(from: &File, from_offset: u64, to: &File, len: u64) -> io::Res
 pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
+
+/// Whether the directory at `path` is writable (not read-only).
+pub fn writable(path: &Path) -> io::Result<()> {
+    if std::fs::metadata(path)?.permissions().readonly() {
+        Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"))
+    } else {
+        Ok(())
+    }
+}

@@ -325,7 +325,7 @@ impl Store {
         match self.root.remove_dir(p) {
             Ok(()) => {}
             // NFS silly-rename files of deleted-but-open objects keep it busy for a while.
-            Err(e) if e.raw_os_error() == Some(libc_enotempty()) => {
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
                 return Err(StoreError::BucketNotEmpty(bucket.into()))
             }
             Err(e) => return Err(StoreError::io("delete bucket", p)(e)),
@@ -440,16 +440,6 @@ impl Store {
         }
         Ok(dead)
     }
-}
-
-#[cfg(unix)]
-fn libc_enotempty() -> i32 {
-    libc::ENOTEMPTY
-}
-
-#[cfg(not(unix))]
-fn libc_enotempty() -> i32 {
-    145
 }
 
 /// Checks format.json, creating it if missing; refuses shares of another backend.
