@@ -17,19 +17,7 @@ pub fn hash_range(
     len: u64,
     extra: &[ChecksumAlgorithm],
 ) -> std::io::Result<Digests> {
-    let mut h = Hashers::new(extra);
-    let mut buf = vec![0u8; CHUNK.min(len.max(1) as usize)];
-    let mut done = 0u64;
-    while done < len {
-        let want = ((len - done) as usize).min(buf.len());
-        let n = platform::read_at(file, &mut buf[..want], offset + done)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        done += n as u64;
-    }
-    Ok(h.finish())
+    hash_through(file, offset, len, extra, None)
 }
 
 /// Appends `len` bytes of `from` (from `offset`) to `to` while hashing them.
@@ -40,10 +28,21 @@ pub fn copy_hashed(
     to: &File,
     extra: &[ChecksumAlgorithm],
 ) -> std::io::Result<Digests> {
+    hash_through(from, offset, len, extra, Some(to))
+}
+
+/// Reads `len` bytes of `from` in bounded chunks, hashing each and appending it to `to` if
+/// given.
+fn hash_through(
+    from: &File,
+    offset: u64,
+    len: u64,
+    extra: &[ChecksumAlgorithm],
+    mut to: Option<&File>,
+) -> std::io::Result<Digests> {
     let mut h = Hashers::new(extra);
     let mut buf = vec![0u8; CHUNK.min(len.max(1) as usize)];
     let mut done = 0u64;
-    let mut out = to;
     while done < len {
         let want = ((len - done) as usize).min(buf.len());
         let n = platform::read_at(from, &mut buf[..want], offset + done)?;
@@ -51,7 +50,9 @@ pub fn copy_hashed(
             break;
         }
         h.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
+        if let Some(out) = to.as_mut() {
+            out.write_all(&buf[..n])?;
+        }
         done += n as u64;
     }
     Ok(h.finish())
