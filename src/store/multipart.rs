@@ -142,8 +142,7 @@ impl Store {
         meta: BTreeMap<String, String>,
         checksum: Option<ChecksumAlgorithm>,
     ) -> Result<String> {
-        layout::check_key(key)?;
-        self.head_bucket(bucket)?;
+        self.check_names(bucket, key)?;
         if layout::is_dir_key(key) {
             return Err(StoreError::InvalidRequest(
                 "a key ending in '/' is a directory and cannot take a multipart upload",
@@ -251,8 +250,7 @@ impl Store {
         requested: &[ChecksumAlgorithm],
         expected: Vec<Checksum>,
     ) -> Result<PartUpload> {
-        layout::check_key(key)?;
-        self.head_bucket(bucket)?;
+        self.check_names(bucket, key)?;
         if !(1..=MAX_PART_NUMBER).contains(&number) {
             return Err(StoreError::InvalidRequest(
                 "part numbers must be between 1 and 10000",
@@ -285,8 +283,7 @@ impl Store {
         marker: u32,
         max: usize,
     ) -> Result<(UploadInfo, Vec<PartInfo>, bool)> {
-        layout::check_key(key)?;
-        self.head_bucket(bucket)?;
+        self.check_names(bucket, key)?;
         let guard = self.lock_upload(bucket, key, upload_id)?;
         let record = self.upload_record(&guard, upload_id)?;
         let info =
@@ -319,8 +316,7 @@ impl Store {
 
     /// Abandons an upload and removes its parts.
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        layout::check_key(key)?;
-        self.head_bucket(bucket)?;
+        self.check_names(bucket, key)?;
         let guard = self.lock_upload(bucket, key, upload_id)?;
         self.remove_upload(bucket, key, upload_id, guard)
     }
@@ -347,8 +343,7 @@ impl Store {
         listed: &[(u32, String)],
         condition: &WriteCondition,
     ) -> Result<ObjectInfo> {
-        layout::check_key(key)?;
-        self.head_bucket(bucket)?;
+        self.check_names(bucket, key)?;
         if listed.is_empty() {
             return Err(StoreError::InvalidRequest(
                 "you must specify at least one part",

@@ -368,7 +368,8 @@ fn lock_file_missing(e: &LockError) -> bool {
 }
 
 impl Store {
-    fn check_names(&self, bucket: &str, key: &str) -> Result<()> {
+    /// The key is valid and the bucket exists.
+    pub(crate) fn check_names(&self, bucket: &str, key: &str) -> Result<()> {
         layout::check_key(key)?;
         self.head_bucket(bucket).map(|_| ())
     }
