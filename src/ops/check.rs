@@ -70,7 +70,7 @@ pub fn self_test(
     let result = run(root, config, &name, &renamed, helper);
     // Clean up whatever the test got to create.
     for p in [&name, &renamed] {
-        let _ = std::fs::remove_file(root.path().join(p));
+        let _ = root.remove_file(p);
     }
     result
 }
@@ -88,7 +88,7 @@ fn run(
     f.write_all(b"nasgate check\n").map_err(step("write"))?;
     f.sync_all().map_err(step("fsync"))?;
     drop(f);
-    std::fs::rename(root.path().join(name), root.path().join(renamed)).map_err(step("rename"))?;
+    root.rename(name, renamed).map_err(step("rename"))?;
     let config = LockConfig {
         timeout: config.timeout.min(Duration::from_secs(5)),
         ..config.clone()
