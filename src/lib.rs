@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod lock;
+#[cfg(unix)]
+pub mod mount;
 pub mod ops;
 pub mod platform;
 pub mod s3;

@@ -82,6 +82,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ServeArgs {
     /// The mounted share to serve; without it, ./nasgate-data (created if missing).
+    #[arg(env = "NASGATE_SHARE")]
     share: Option<PathBuf>,
     /// Address to listen on for S3.
     #[arg(long, env = "NASGATE_ADDRESS", default_value = "127.0.0.1:9000")]
@@ -89,6 +90,13 @@ struct ServeArgs {
     /// Also mount the share as a POSIX tree at DIR (FUSE).
     #[arg(long, env = "NASGATE_MOUNT", value_name = "DIR")]
     mount: Option<PathBuf>,
+    /// Seconds the kernel may cache names and attributes of the mount (files changed on the
+    /// share by other hosts show up after at most this long).
+    #[arg(long, env = "NASGATE_MOUNT_ATTR_TTL", default_value_t = 1.0)]
+    mount_attr_ttl: f64,
+    /// Let every user of this host use the mount, with the share's permission bits enforced.
+    #[arg(long, env = "NASGATE_MOUNT_ALLOW_OTHER")]
+    mount_allow_other: bool,
     /// Longest a lock wait may take, in seconds; then S3 answers 503 SlowDown.
     #[arg(long, env = "NASGATE_LOCK_TIMEOUT", default_value_t = 30)]
     lock_timeout: u64,
@@ -147,7 +155,7 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NASGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser=error"));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -169,9 +177,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging();
     let address = config::listen_address(&args.address)?;
     let creds = config::credentials(|k| std::env::var(k).ok(), &address)?;
-    if args.mount.is_some() {
-        return Err(mountd::MountError::NotAvailable.into());
-    }
     let share = match &args.share {
         Some(p) => config::existing_share(p)?,
         None => config::default_share()?,
@@ -195,6 +200,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         every: Duration::from_secs(args.sweep_interval.max(1)),
         upload_expiry: Duration::from_secs(args.upload_expiry * 3600),
     };
+    let mount = match &args.mount {
+        Some(dir) => Some(start_mount(&store, &share, dir, &args)?),
+        None => None,
+    };
     tracing::info!(share = %share.display(), %address, style = ?test.style, "serving");
     let s3_config = nasgate::s3::S3Config {
         credentials: creds,
@@ -210,9 +219,50 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         Duration::from_secs(args.shutdown_timeout),
     ))?;
     drop(runtime);
+    if let Some(m) = mount {
+        let path = m.path().to_path_buf();
+        match m.unmount() {
+            Ok(()) => tracing::info!(mount = %path.display(), "unmounted"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
     drop(store);
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn start_mount(
+    store: &Arc<nasgate::store::Store>,
+    share: &std::path::Path,
+    dir: &std::path::Path,
+    args: &ServeArgs,
+) -> Result<mountd::Mount> {
+    let inside = |a: &std::path::Path, b: &std::path::Path| match (
+        std::fs::canonicalize(a),
+        std::fs::canonicalize(b),
+    ) {
+        (Ok(a), Ok(b)) => a.starts_with(&b),
+        _ => false,
+    };
+    if inside(dir, share) || inside(share, dir) {
+        anyhow::bail!(
+            "mount point {} and share {} must not contain one another",
+            dir.display(),
+            share.display()
+        );
+    }
+    if !(args.mount_attr_ttl.is_finite() && args.mount_attr_ttl >= 0.0) {
+        anyhow::bail!("--mount-attr-ttl must be a number of seconds, 0 or more");
+    }
+    let options = mountd::MountOptions {
+        attr_ttl: Duration::from_secs_f64(args.mount_attr_ttl),
+        allow_other: args.mount_allow_other,
+        ..mountd::MountOptions::default()
+    };
+    let backend = nasgate::mount::StoreBackend::new(store.clone());
+    let m = mountd::mount(Arc::new(backend), dir, &options)?;
+    tracing::info!(mount = %m.path().display(), "mounted");
+    Ok(m)
 }
 
 fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {

@@ -10,6 +10,7 @@
 pub mod driver;
 pub mod namespace;
 pub mod pool;
+pub mod ranges;
 pub mod share;
 
 use std::fs::File;
@@ -82,6 +83,7 @@ pub struct Locks {
     timeout: Duration,
     namespace: Namespace,
     pool: ReadPool,
+    ranges: ranges::RangeLocks,
 }
 
 /// A held read lock: namespace read lock plus the pooled shared lock on the lock file.
@@ -126,12 +128,18 @@ impl Locks {
             timeout: config.timeout,
             namespace: Namespace::new(),
             pool: ReadPool::new(style, config.lease),
+            ranges: ranges::RangeLocks::new(style),
         }
     }
 
     /// The share root the locks live on.
     pub fn root(&self) -> &Arc<Root> {
         &self.root
+    }
+
+    /// Tool locks forwarded from the FUSE mount.
+    pub fn ranges(&self) -> &ranges::RangeLocks {
+        &self.ranges
     }
 
     /// OFD or classic.

@@ -148,3 +148,63 @@ pub struct DirEntry {
     /// Its kind when the filesystem told us without a stat (`None`: ask `Root::stat`).
     pub kind: Option<FileKind>,
 }
+
+/// Everything a POSIX view needs to know about an entry (the FUSE front's `stat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    /// The short form the store works with.
+    pub stat: Stat,
+    /// True for a symbolic link (its `stat.kind` is `Other`).
+    pub symlink: bool,
+    /// Permission bits (the low 12 bits of st_mode).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    /// Last access, nanoseconds since the epoch.
+    pub atime_ns: i128,
+    /// Last status change, nanoseconds since the epoch.
+    pub ctime_ns: i128,
+}
+
+/// A time to set on a file: a given instant or "now".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTime {
+    /// Nanoseconds since the epoch.
+    At(i128),
+    /// The current time.
+    Now,
+}
+
+/// Capacity figures of the filesystem holding the share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsStats {
+    /// Total blocks (of `block_size`).
+    pub blocks: u64,
+    /// Free blocks.
+    pub free: u64,
+    /// Blocks free to unprivileged users.
+    pub available: u64,
+    /// Total inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub files_free: u64,
+    /// Block size.
+    pub block_size: u32,
+    /// Longest file name.
+    pub name_max: u32,
+}
+
+/// A lock held by someone else, as F_GETLK reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Shared or exclusive.
+    pub kind: LockKind,
+    /// The range it covers.
+    pub range: Range,
+    /// The holding process for classic locks (0 when unknown, as with OFD locks).
+    pub pid: u32,
+}

@@ -6,11 +6,14 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
-use super::{DirEntry, FileId, FileKind, LockKind, LockStyle, OpenMode, Range, Stat};
+use super::{
+    Attr, DirEntry, FileId, FileKind, FsStats, Holder, LockKind, LockStyle, OpenMode, Range,
+    SetTime, Stat,
+};
 
 /// An open handle on the share's root directory; every path the store opens is resolved beneath it.
 #[derive(Debug)]
@@ -345,27 +348,212 @@ fn cvt(r: libc::c_int) -> io::Result<()> {
 }
 
 fn fstat(fd: RawFd) -> io::Result<Stat> {
+    fstat_attr(fd).map(|a| a.stat)
+}
+
+fn fstat_attr(fd: RawFd) -> io::Result<Attr> {
     // SAFETY: fstat fills a zeroed stat struct for a valid fd.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
     let kind = match st.st_mode & libc::S_IFMT {
         libc::S_IFREG => FileKind::File,
         libc::S_IFDIR => FileKind::Dir,
         _ => FileKind::Other,
     };
-    let mtime_ns = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
-    Ok(Stat {
+    let stat = Stat {
         size: st.st_size as u64,
-        mtime_ns,
+        mtime_ns: ns(st.st_mtime, st.st_mtime_nsec),
         id: FileId {
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
             nlink: st.st_nlink as u64,
         },
         kind,
+    };
+    Ok(Attr {
+        stat,
+        symlink: st.st_mode & libc::S_IFMT == libc::S_IFLNK,
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        blocks: st.st_blocks as u64,
+        atime_ns: ns(st.st_atime, st.st_atime_nsec),
+        ctime_ns: ns(st.st_ctime, st.st_ctime_nsec),
     })
+}
+
+/// All attributes of an open file.
+pub fn attr_file(file: &File) -> io::Result<Attr> {
+    fstat_attr(file.as_raw_fd())
+}
+
+/// Sets the permission bits of an open file.
+pub fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+}
+
+/// Sets the owner and/or group of an open file.
+pub fn set_file_owner(file: &File, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    std::os::unix::fs::fchown(file, uid, gid)
+}
+
+/// The lock of another owner that keeps `kind` on `range` from being taken, if any.
+pub fn holder(
+    file: &File,
+    style: LockStyle,
+    kind: LockKind,
+    range: Range,
+) -> io::Result<Option<Holder>> {
+    let mut fl = flock_for(style, Some(kind), range);
+    fcntl_lock(file, commands(style).2, &mut fl)?;
+    let kind = match fl.l_type as libc::c_int {
+        libc::F_RDLCK => LockKind::Shared,
+        libc::F_WRLCK => LockKind::Exclusive,
+        _ => return Ok(None),
+    };
+    Ok(Some(Holder {
+        kind,
+        range: Range {
+            start: fl.l_start as u64,
+            len: fl.l_len as u64,
+        },
+        pid: if fl.l_pid > 0 { fl.l_pid as u32 } else { 0 },
+    }))
+}
+
+fn timespec(t: Option<SetTime>) -> libc::timespec {
+    match t {
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        Some(SetTime::Now) => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        Some(SetTime::At(ns)) => libc::timespec {
+            tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
+            tv_nsec: ns.rem_euclid(1_000_000_000) as libc::c_long,
+        },
+    }
+}
+
+impl Root {
+    /// All attributes of the entry at `rel` ("" for the root); a final symlink is described,
+    /// not followed.
+    pub fn attr(&self, rel: &Path) -> io::Result<Attr> {
+        if rel.as_os_str().is_empty() {
+            return fstat_attr(self.dir.as_raw_fd());
+        }
+        let f = self.open_path(rel)?;
+        fstat_attr(f.as_raw_fd())
+    }
+
+    fn open_path(&self, rel: &Path) -> io::Result<OwnedFd> {
+        let fd = self.openat_beneath(rel, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+        // SAFETY: fresh descriptor we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// An O_PATH handle on a file or directory (never a symlink) at `rel`, and its
+    /// /proc/self/fd name, through which calls without an fd form reach exactly that entry.
+    fn proc_path(&self, rel: &Path) -> io::Result<(OwnedFd, CString)> {
+        let f = self.open_path(rel)?;
+        if fstat_attr(f.as_raw_fd())?.symlink {
+            return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        let name = cstr(format!("/proc/self/fd/{}", f.as_raw_fd()).as_bytes())?;
+        Ok((f, name))
+    }
+
+    /// Creates a symbolic link `rel` pointing at `target` (not checked here).
+    pub fn symlink(&self, target: &Path, rel: &Path) -> io::Result<()> {
+        let t = cstr(target.as_os_str().as_bytes())?;
+        self.at_parent(rel, |dir, name| {
+            // SAFETY: symlinkat with NUL-terminated strings and a valid dirfd.
+            cvt(unsafe { libc::symlinkat(t.as_ptr(), dir, name.as_ptr()) })
+        })
+    }
+
+    /// The target of the symbolic link at `rel`.
+    pub fn read_link(&self, rel: &Path) -> io::Result<PathBuf> {
+        let f = self.open_path(rel)?;
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        let empty = cstr(b"")?;
+        // SAFETY: readlinkat on an O_PATH symlink fd with an empty path reads that link.
+        let n = unsafe {
+            libc::readlinkat(
+                f.as_raw_fd(),
+                empty.as_ptr(),
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        buf.truncate(n as usize);
+        Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
+    }
+
+    /// Sets the permission bits of the file or directory at `rel`.
+    pub fn set_mode(&self, rel: &Path, mode: u32) -> io::Result<()> {
+        let (_f, name) = self.proc_path(rel)?;
+        // SAFETY: chmod on a NUL-terminated magic link naming our own descriptor.
+        cvt(unsafe { libc::chmod(name.as_ptr(), (mode & 0o7777) as libc::mode_t) })
+    }
+
+    /// Sets the owner and/or group of the entry at `rel` (a symlink itself, not its target).
+    pub fn set_owner(&self, rel: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+        let f = self.open_path(rel)?;
+        let empty = cstr(b"")?;
+        // SAFETY: fchownat(AT_EMPTY_PATH) on our own descriptor; -1 leaves an id unchanged.
+        cvt(unsafe {
+            libc::fchownat(
+                f.as_raw_fd(),
+                empty.as_ptr(),
+                uid.map_or(u32::MAX, |u| u),
+                gid.map_or(u32::MAX, |g| g),
+                libc::AT_EMPTY_PATH,
+            )
+        })
+    }
+
+    /// Sets access and/or modification time of the file or directory at `rel`.
+    pub fn set_times(
+        &self,
+        rel: &Path,
+        atime: Option<SetTime>,
+        mtime: Option<SetTime>,
+    ) -> io::Result<()> {
+        let (_f, name) = self.proc_path(rel)?;
+        let ts = [timespec(atime), timespec(mtime)];
+        // SAFETY: utimensat with a NUL-terminated magic link and two valid timespecs.
+        cvt(unsafe { libc::utimensat(libc::AT_FDCWD, name.as_ptr(), ts.as_ptr(), 0) })
+    }
+
+    /// Capacity of the filesystem holding the share.
+    pub fn fs_stats(&self) -> io::Result<FsStats> {
+        // SAFETY: fstatvfs fills a zeroed struct for a valid fd.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatvfs(self.dir.as_raw_fd(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let scale = |n: u64| n.saturating_mul(st.f_frsize.max(1)) / st.f_bsize.max(1);
+        Ok(FsStats {
+            blocks: scale(st.f_blocks),
+            free: scale(st.f_bfree),
+            available: scale(st.f_bavail),
+            files: st.f_files,
+            files_free: st.f_ffree,
+            block_size: st.f_bsize as u32,
+            name_max: st.f_namemax as u32,
+        })
+    }
 }
 
 /// Size, modification time, identity and kind of an open file.
@@ -433,6 +621,11 @@ pub fn copy_range(from: &File, from_offset: u64, to: &File, len: u64) -> io::Res
 /// Reads at `offset` without moving the file position (several readers share one handle).
 pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// Writes all of `buf` at `offset` without moving the file position.
+pub fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
 }
 
 /// A path that runs through a symlink names nothing nasgate serves: callers see it as absent

@@ -92,7 +92,9 @@ impl From<StoreError> for S3Error {
             StoreError::Name(NameError::KeyTooLong) => {
                 S3Error::bad("KeyTooLongError", "Your key is too long")
             }
-            StoreError::Name(NameError::Key(..)) => S3Error::bad("InvalidArgument", msg),
+            StoreError::Name(NameError::Key(..) | NameError::NameTooLong(_)) => {
+                S3Error::bad("InvalidArgument", msg)
+            }
             StoreError::NoSuchKey { .. } => S3Error::new(
                 S::NOT_FOUND,
                 "NoSuchKey",
@@ -139,6 +141,8 @@ impl From<StoreError> for S3Error {
                 "Your proposed upload is smaller than the minimum allowed object size.",
             ),
             StoreError::InvalidRequest(m) => S3Error::bad("InvalidRequest", m),
+            // Only the FUSE front asks for what the POSIX view refuses.
+            StoreError::Refused { why, .. } => S3Error::bad("InvalidRequest", why),
             StoreError::Busy(_) => {
                 tracing::warn!(error = %msg, "lock wait timed out");
                 S3Error {

@@ -38,9 +38,25 @@ fn hash_through(
     offset: u64,
     len: u64,
     extra: &[ChecksumAlgorithm],
-    mut to: Option<&File>,
+    to: Option<&File>,
 ) -> std::io::Result<Digests> {
     let mut h = Hashers::new(extra);
+    feed(&mut h, from, offset, len, to)?;
+    Ok(h.finish())
+}
+
+/// Feeds `len` bytes of `file` from `offset` into hashers that already saw what precedes.
+pub fn hash_more(h: &mut Hashers, file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    feed(h, file, offset, len, None)
+}
+
+fn feed(
+    h: &mut Hashers,
+    from: &File,
+    offset: u64,
+    len: u64,
+    mut to: Option<&File>,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; CHUNK.min(len.max(1) as usize)];
     let mut done = 0u64;
     while done < len {
@@ -55,7 +71,7 @@ fn hash_through(
         }
         done += n as u64;
     }
-    Ok(h.finish())
+    Ok(())
 }
 
 /// Appends `len` bytes of `from` (from `offset`) to `to` in the kernel where possible

@@ -27,6 +27,9 @@ pub enum NameError {
     /// Longer than 1024 bytes.
     #[error("key is longer than 1024 bytes")]
     KeyTooLong,
+    /// A path component is longer than 255 bytes.
+    #[error("invalid key {0:?}: a path component is longer than 255 bytes")]
+    NameTooLong(String),
     /// Cannot be stored as a path on the share.
     #[error("invalid key {0:?}: {1}")]
     Key(String, &'static str),
@@ -88,7 +91,7 @@ pub fn check_key(key: &str) -> Result<(), NameError> {
         match part {
             "" => return bad("empty path component"),
             "." | ".." => return bad("'.' and '..' are not allowed as path components"),
-            p if p.len() > MAX_NAME_LEN => return bad("a path component is longer than 255 bytes"),
+            p if p.len() > MAX_NAME_LEN => return Err(NameError::NameTooLong(key.to_string())),
             p if is_hidden(p) => {
                 return bad("names starting with '.nfs' and '.minio.sys' are reserved")
             }

@@ -12,6 +12,8 @@ pub mod list;
 pub mod meta;
 pub mod multipart;
 pub mod object;
+#[cfg(unix)]
+pub mod posix;
 mod temp;
 
 use std::collections::BTreeMap;
@@ -98,6 +100,15 @@ pub enum StoreError {
     /// The request is not allowed as made.
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// The POSIX view will not do this (the FUSE front maps the reason to an errno).
+    #[cfg(unix)]
+    #[error("{why}")]
+    Refused {
+        /// Which errno-like reason.
+        reason: posix::Refusal,
+        /// What a user needs to know.
+        why: &'static str,
+    },
     /// A lock wait passed its deadline.
     #[error("busy: {0}")]
     Busy(LockError),
@@ -240,7 +251,7 @@ impl Store {
         &self.locks
     }
 
-    fn durable(&self) -> bool {
+    pub(super) fn durable(&self) -> bool {
         self.config.durability == Durability::Fsync
     }
 
@@ -335,7 +346,7 @@ impl Store {
     }
 
     /// Removes a directory tree of the internal area (metadata, uploads, temp debris).
-    fn remove_tree(&self, rel: &Path) -> Result<()> {
+    pub(super) fn remove_tree(&self, rel: &Path) -> Result<()> {
         let entries = match self.root.read_dir(rel) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -19,7 +19,16 @@ use super::{crash_point, io, user_and_standard, Result, Store, StoreError};
 
 /// How often a publish or read starts over after losing a race with a concurrent delete,
 /// prune or replacement before it reports the share as too busy.
-const RETRIES: usize = 16;
+pub(super) const RETRIES: usize = 16;
+
+/// Whether removing an object also removes the directories it leaves empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Prune {
+    /// S3 semantics: directories exist only to hold keys.
+    Yes,
+    /// POSIX semantics: directories stay until removed themselves.
+    No,
+}
 
 /// What must hold about the current object for a write to go ahead (checked under the
 /// exclusive lock, so it is atomic across hosts).
@@ -328,7 +337,7 @@ fn apply_tags(
     };
 }
 
-fn read_record(file: &File, rel: &Path) -> Option<FsJson> {
+pub(super) fn read_record(file: &File, rel: &Path) -> Option<FsJson> {
     let mut buf = Vec::new();
     let mut off = 0u64;
     let mut chunk = [0u8; 4096];
@@ -352,7 +361,7 @@ fn read_record(file: &File, rel: &Path) -> Option<FsJson> {
     }
 }
 
-fn is_not_found(e: &std::io::Error) -> bool {
+pub(super) fn is_not_found(e: &std::io::Error) -> bool {
     e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory
 }
 
@@ -783,7 +792,12 @@ impl Store {
     }
 
     /// Replaces fs.json while holding its exclusive lock.
-    fn replace_record(&self, _held: &WriteGuard, meta_rel: &Path, record: &FsJson) -> Result<()> {
+    pub(super) fn replace_record(
+        &self,
+        _held: &WriteGuard,
+        meta_rel: &Path,
+        record: &FsJson,
+    ) -> Result<()> {
         let mut t = self.staged_record(record)?;
         t.place(meta_rel)
             .map_err(StoreError::io("rename", meta_rel))?;
@@ -815,6 +829,15 @@ impl Store {
                 Err(_) => Ok(()),
             };
         }
+        self.remove_object(bucket, key, Prune::Yes)
+    }
+
+    /// Removes the object file `bucket/key` and its metadata under the exclusive lock; with
+    /// `Prune::Yes` also the data directories it leaves empty (S3 has no empty directories,
+    /// but a POSIX tool that removes a file expects its directory to stay).
+    pub(super) fn remove_object(&self, bucket: &str, key: &str, prune: Prune) -> Result<()> {
+        let data_rel = layout::data(bucket, key);
+        let bucket_dir = Path::new(bucket);
         let meta_rel = layout::meta(bucket, key);
         let meta_dir = layout::meta_dir(bucket, key);
         let has_data = matches!(self.root.stat(&data_rel), Ok(st) if st.kind == FileKind::File);
@@ -848,7 +871,9 @@ impl Store {
                 if self.durable() {
                     let _ = self.root.sync_dir(p);
                 }
-                self.prune(p, bucket_dir);
+                if prune == Prune::Yes {
+                    self.prune(p, bucket_dir);
+                }
             }
             self.prune(&meta_dir, &layout::bucket_meta(bucket));
             return Ok(());

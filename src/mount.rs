@@ -1,0 +1,369 @@
+//! The FUSE front's connection to the store: mountd speaks FUSE and asks a `Backend`; this
+//! is that backend, the store's POSIX view, with store errors mapped to errnos here, once.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mountd::{
+    Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
+    Result, StatFs, Time,
+};
+
+use crate::lock::ranges::Owner;
+use crate::platform::{self, LockKind, Range, SetTime};
+use crate::store::posix::{self, EntryKind, Refusal};
+use crate::store::{NameError, ObjectReader, Store, StoreError};
+
+/// Receives every FUSE operation: its name, the errno if it failed, how long it took.
+pub type Observer = Box<dyn Fn(&'static str, Option<i32>, Duration) + Send + Sync>;
+
+/// The store, as the mount sees it.
+pub struct StoreBackend {
+    store: Arc<Store>,
+    observe: Option<Observer>,
+}
+
+impl StoreBackend {
+    /// The backend over `store`.
+    pub fn new(store: Arc<Store>) -> StoreBackend {
+        StoreBackend {
+            store,
+            observe: None,
+        }
+    }
+
+    /// Reports every FUSE operation (name, errno if it failed, duration) to `f`.
+    pub fn with_observer(
+        mut self,
+        f: impl Fn(&'static str, Option<i32>, Duration) + Send + Sync + 'static,
+    ) -> StoreBackend {
+        self.observe = Some(Box::new(f));
+        self
+    }
+}
+
+/// The errno a POSIX tool should see for a store error.
+pub fn errno(e: &StoreError) -> Errno {
+    let n = match e {
+        StoreError::NoSuchBucket(_) | StoreError::NoSuchKey { .. } => libc::ENOENT,
+        StoreError::BucketExists(_) => libc::EEXIST,
+        StoreError::BucketNotEmpty(_) => libc::ENOTEMPTY,
+        StoreError::Name(NameError::KeyTooLong | NameError::NameTooLong(_)) => libc::ENAMETOOLONG,
+        StoreError::Name(NameError::Key(_, why)) if why.contains("reserved") => libc::EPERM,
+        StoreError::Name(_) => libc::EINVAL,
+        StoreError::KeyConflict { why, .. } if why.contains("prefix") => libc::ENOTDIR,
+        StoreError::KeyConflict { .. } => libc::EISDIR,
+        StoreError::Busy(_) => libc::EAGAIN,
+        StoreError::Refused { reason, .. } => match reason {
+            Refusal::Exists => libc::EEXIST,
+            Refusal::NotEmpty => libc::ENOTEMPTY,
+            Refusal::IsDir => libc::EISDIR,
+            Refusal::NotDir => libc::ENOTDIR,
+            Refusal::TooLarge => libc::EXDEV,
+            Refusal::NotPermitted => libc::EPERM,
+            Refusal::Invalid => libc::EINVAL,
+        },
+        StoreError::Io { source, .. } => return io_errno(source),
+        _ => libc::EIO,
+    };
+    Errno(n)
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    if let Some(n) = e.raw_os_error() {
+        return Errno(n);
+    }
+    Errno(match e.kind() {
+        ErrorKind::NotFound => libc::ENOENT,
+        ErrorKind::AlreadyExists => libc::EEXIST,
+        ErrorKind::PermissionDenied => libc::EACCES,
+        ErrorKind::DirectoryNotEmpty => libc::ENOTEMPTY,
+        ErrorKind::IsADirectory => libc::EISDIR,
+        ErrorKind::NotADirectory => libc::ENOTDIR,
+        ErrorKind::StorageFull => libc::ENOSPC,
+        ErrorKind::Unsupported => libc::ENOLCK,
+        ErrorKind::InvalidInput => libc::EINVAL,
+        _ => libc::EIO,
+    })
+}
+
+fn fail(e: StoreError) -> Errno {
+    let n = errno(&e);
+    if n == Errno::EIO {
+        tracing::warn!("mount: {e}");
+    }
+    n
+}
+
+fn system_time(ns: i128) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+fn attr(kind: EntryKind, a: &platform::Attr) -> Attr {
+    Attr {
+        kind: match kind {
+            EntryKind::File => Kind::File,
+            EntryKind::Dir => Kind::Dir,
+            EntryKind::Symlink => Kind::Symlink,
+        },
+        size: a.stat.size,
+        blocks: a.blocks,
+        atime: system_time(a.atime_ns),
+        mtime: system_time(a.stat.mtime_ns),
+        ctime: system_time(a.ctime_ns),
+        perm: (a.mode & 0o7777) as u16,
+        nlink: a.stat.id.nlink as u32,
+        uid: a.uid,
+        gid: a.gid,
+        share_ino: a.stat.id.ino,
+    }
+}
+
+fn set_time(t: Time) -> SetTime {
+    match t {
+        Time::Now => SetTime::Now,
+        Time::At(t) => SetTime::At(match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        }),
+    }
+}
+
+fn change(c: AttrChange) -> posix::AttrChange {
+    posix::AttrChange {
+        mode: c.mode,
+        uid: c.uid,
+        gid: c.gid,
+        atime: c.atime.map(set_time),
+        mtime: c.mtime.map(set_time),
+    }
+}
+
+fn creator(c: Creator) -> posix::Creator {
+    posix::Creator {
+        mode: c.mode,
+        uid: c.uid,
+        gid: c.gid,
+    }
+}
+
+fn range(l: &RangeLock) -> Range {
+    // The kernel says "to the end" with OFFSET_MAX; fcntl says it with a zero length.
+    let len = if l.end >= i64::MAX as u64 {
+        0
+    } else {
+        l.end.saturating_sub(l.start) + 1
+    };
+    Range {
+        start: l.start,
+        len,
+    }
+}
+
+fn owner(o: LockOwner) -> Owner {
+    Owner {
+        node: o.node,
+        owner: o.owner,
+    }
+}
+
+struct OpenObject {
+    reader: ObjectReader,
+    attr: Attr,
+}
+
+impl Reader for OpenObject {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        self.reader.read_at(buf, offset).map_err(|e| io_errno(&e))
+    }
+
+    fn attr(&self) -> Attr {
+        self.attr
+    }
+
+    fn file(&self) -> Option<&File> {
+        self.reader.file()
+    }
+}
+
+struct StoreDraft {
+    draft: posix::Draft,
+    store: Arc<Store>,
+}
+
+impl Draft for StoreDraft {
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        self.draft.write_at(buf, offset).map_err(fail)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        self.draft.read_at(buf, offset).map_err(fail)
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        self.draft.set_len(len).map_err(fail)
+    }
+
+    fn len(&self) -> u64 {
+        self.draft.len()
+    }
+
+    fn set_attr(&mut self, c: AttrChange) -> Result<()> {
+        self.draft.set_attr(change(c)).map_err(fail)
+    }
+
+    fn attr(&self) -> Result<Attr> {
+        self.draft
+            .attr()
+            .map(|a| attr(EntryKind::File, &a))
+            .map_err(fail)
+    }
+
+    fn publish(self: Box<Self>, path: &str) -> Result<()> {
+        let StoreDraft { draft, store } = *self;
+        draft.publish_at(&store, path).map(|_| ()).map_err(fail)
+    }
+}
+
+impl Backend for StoreBackend {
+    fn attr(&self, path: &str) -> Result<Attr> {
+        let (k, a) = self.store.attr(path).map_err(fail)?;
+        Ok(attr(k, &a))
+    }
+
+    fn entries(&self, path: &str) -> Result<Vec<(String, Kind)>> {
+        Ok(self
+            .store
+            .entries(path)
+            .map_err(fail)?
+            .into_iter()
+            .map(|e| {
+                let k = match e.kind {
+                    EntryKind::File => Kind::File,
+                    EntryKind::Dir => Kind::Dir,
+                    EntryKind::Symlink => Kind::Symlink,
+                };
+                (e.name, k)
+            })
+            .collect())
+    }
+
+    fn open_read(&self, path: &str) -> Result<Box<dyn Reader>> {
+        let reader = self.store.open_file(path).map_err(fail)?;
+        let a = match reader.file() {
+            Some(f) => platform::attr_file(f).map_err(|e| io_errno(&e))?,
+            None => return Err(Errno::EISDIR),
+        };
+        Ok(Box::new(OpenObject {
+            reader,
+            attr: attr(EntryKind::File, &a),
+        }))
+    }
+
+    fn draft(&self, path: &str, keep: bool, who: Creator) -> Result<Box<dyn Draft>> {
+        let draft = self.store.draft(path, keep, creator(who)).map_err(fail)?;
+        Ok(Box::new(StoreDraft {
+            draft,
+            store: self.store.clone(),
+        }))
+    }
+
+    fn make_dir(&self, path: &str, who: Creator) -> Result<()> {
+        self.store.make_dir(path, creator(who)).map_err(fail)
+    }
+
+    fn remove_dir(&self, path: &str) -> Result<()> {
+        self.store.remove_dir(path).map_err(fail)
+    }
+
+    fn unlink(&self, path: &str) -> Result<()> {
+        self.store.unlink(path).map_err(fail)
+    }
+
+    fn rename(&self, from: &str, to: &str, replace: bool) -> Result<()> {
+        self.store.rename(from, to, replace).map_err(fail)
+    }
+
+    fn symlink(&self, path: &str, target: &Path, who: Creator) -> Result<()> {
+        self.store.symlink(path, target, creator(who)).map_err(fail)
+    }
+
+    fn read_link(&self, path: &str) -> Result<PathBuf> {
+        self.store.read_link(path).map_err(fail)
+    }
+
+    fn set_attr(&self, path: &str, c: AttrChange) -> Result<()> {
+        self.store.set_attr(path, change(c)).map_err(fail)
+    }
+
+    fn statfs(&self) -> Result<StatFs> {
+        let s = self.store.fs_stats().map_err(fail)?;
+        Ok(StatFs {
+            blocks: s.blocks,
+            free: s.free,
+            available: s.available,
+            files: s.files,
+            files_free: s.files_free,
+            block_size: s.block_size,
+            name_max: s.name_max,
+        })
+    }
+
+    fn lock(&self, path: &str, o: LockOwner, l: RangeLock, wait: bool) -> Result<()> {
+        let kind = match l.kind {
+            LockType::Read => Some(LockKind::Shared),
+            LockType::Write => Some(LockKind::Exclusive),
+            LockType::Unlock => None,
+        };
+        match self
+            .store
+            .lock_range(path, owner(o), kind, range(&l), wait)
+            .map_err(fail)?
+        {
+            true => Ok(()),
+            false => Err(Errno::EAGAIN),
+        }
+    }
+
+    fn test_lock(&self, path: &str, o: LockOwner, l: RangeLock) -> Result<Option<RangeLock>> {
+        let kind = match l.kind {
+            LockType::Read => LockKind::Shared,
+            LockType::Write => LockKind::Exclusive,
+            LockType::Unlock => return Ok(None),
+        };
+        let held = self
+            .store
+            .test_range(path, owner(o), kind, range(&l))
+            .map_err(fail)?;
+        Ok(held.map(|h| RangeLock {
+            kind: match h.kind {
+                LockKind::Shared => LockType::Read,
+                LockKind::Exclusive => LockType::Write,
+            },
+            start: h.range.start,
+            end: if h.range.len == 0 {
+                i64::MAX as u64
+            } else {
+                h.range.start + h.range.len - 1
+            },
+            pid: h.pid,
+        }))
+    }
+
+    fn release_locks(&self, o: LockOwner) {
+        self.store.release_ranges(owner(o));
+    }
+
+    fn observe(&self, op: &'static str, errno: Option<Errno>, took: Duration) {
+        if let Some(f) = &self.observe {
+            f(op, errno.map(|e| e.0), took);
+        }
+    }
+}
