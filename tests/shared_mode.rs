@@ -40,7 +40,8 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// nginx in front of the given instances, as an operator would put a load balancer.
+/// nginx in front of the given instances, as an operator would put a load balancer: the
+/// shipped template `scripts/lb/nginx.conf` with its placeholders filled in.
 struct Nginx {
     child: std::process::Child,
     port: u16,
@@ -51,52 +52,33 @@ impl Nginx {
     fn start(upstreams: &[&str]) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let d = dir.path().display();
+        let template_path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lb/nginx.conf");
+        let template = std::fs::read_to_string(template_path).expect(template_path);
         let servers: String = upstreams
             .iter()
             .map(|u| format!("server {u} max_fails=0;\n"))
             .collect();
+        let conf = template
+            .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
+            .replace("@UPSTREAMS@", &servers)
+            .replace("@PREFIX@", &dir.path().display().to_string());
+        for placeholder in ["@LISTEN@", "@UPSTREAMS@", "@PREFIX@"] {
+            assert!(
+                !conf.contains(placeholder),
+                "{placeholder} left in nginx.conf"
+            );
+        }
         let is_root = std::fs::read_to_string("/proc/self/status")
             .map(|s| {
                 s.lines()
                     .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
             })
             .unwrap_or(false);
-        let user = if is_root { "user root root;" } else { "" };
-        let conf = format!(
-            "{user}
-worker_processes 1;
-master_process off;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 512; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  upstream nasgate {{
-    {servers}
-    keepalive 16;
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    client_max_body_size 0;
-    proxy_request_buffering off;
-    proxy_buffering off;
-    location / {{
-      proxy_pass http://nasgate;
-      proxy_http_version 1.1;
-      proxy_set_header Host $http_host;
-      proxy_set_header Connection \"\";
-      proxy_next_upstream error timeout;
-    }}
-  }}
-}}
-"
+        // One process in the foreground: a master's orphaned workers would outlive a kill and
+        // hold the test harness's pipes open.
+        let globals = format!(
+            "daemon off; master_process off;{}",
+            if is_root { " user root root;" } else { "" }
         );
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, conf).unwrap();
@@ -105,6 +87,8 @@ http {{
             .arg(&path)
             .arg("-p")
             .arg(dir.path())
+            .arg("-g")
+            .arg(&globals)
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .expect("nginx (apt install nginx; scripts/test.sh does)");
