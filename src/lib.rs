@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod lock;
+pub mod metrics;
 #[cfg(unix)]
 pub mod mount;
 pub mod ops;

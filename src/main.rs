@@ -115,6 +115,52 @@ struct ServeArgs {
     /// Longest in-flight requests may run on after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "NASGATE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     shutdown_timeout: u64,
+    /// Refuse to serve (and report not ready) unless SHARE is a mount point, so a NAS that
+    /// failed to mount never leaves its empty local folder taking writes.
+    #[arg(long, env = "NASGATE_REQUIRE_MOUNT")]
+    require_mount: bool,
+    /// fsync: data, metadata and directories reach stable storage before success is
+    /// reported; none: the filesystem flushes when it likes (a crash may lose recent writes).
+    #[arg(long, env = "NASGATE_DURABILITY", value_enum, default_value = "fsync")]
+    durability: DurabilityArg,
+    /// Log format on stderr: text (human) or json (one object per line).
+    #[arg(long, env = "NASGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Bearer token /metrics requires; without it /metrics is open like the health checks.
+    #[arg(long, env = "NASGATE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(
+        long,
+        env = "NASGATE_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(
+        long,
+        env = "NASGATE_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Benchmarks only: skip the fcntl locks on the share (in-process locks stay). Never use
+    /// this with more than one instance: nothing would keep hosts apart.
+    #[arg(long, hide = true)]
+    unsafe_no_share_locks: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum DurabilityArg {
+    Fsync,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -153,15 +199,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NASGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser=error"));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 fn open_share(path: &std::path::Path, lock_timeout: u64) -> Result<(Arc<Root>, LockConfig)> {
@@ -174,13 +222,23 @@ fn open_share(path: &std::path::Path, lock_timeout: u64) -> Result<(Arc<Root>, L
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
-    init_logging();
+    init_logging(args.log_format);
     let address = config::listen_address(&args.address)?;
     let creds = config::credentials(|k| std::env::var(k).ok(), &address)?;
     let share = match &args.share {
         Some(p) => config::existing_share(p)?,
         None => config::default_share()?,
     };
+    if args.require_mount && !nasgate::ops::mounts::is_mount_point(&share).unwrap_or(false) {
+        anyhow::bail!(
+            "share {} is not a mount point (--require-mount): is the NAS mounted?",
+            share.display()
+        );
+    }
+    if args.unsafe_no_share_locks {
+        tracing::warn!("share locks are OFF (--unsafe-no-share-locks): benchmarks only");
+        nasgate::platform::disable_share_locks();
+    }
     let (root, lock_config) = open_share(&share, args.lock_timeout)?;
     let test = check::self_test(&root, &lock_config, None)
         .map_err(|e| config::ConfigError::ShareCannotLock(share.clone(), e.to_string()))?;
@@ -194,7 +252,12 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     let locks = Arc::new(Locks::new(root, &lock_config));
     let store = Arc::new(nasgate::store::Store::open(
         locks,
-        nasgate::store::StoreConfig::default(),
+        nasgate::store::StoreConfig {
+            durability: match args.durability {
+                DurabilityArg::Fsync => nasgate::store::Durability::Fsync,
+                DurabilityArg::None => nasgate::store::Durability::None,
+            },
+        },
     )?);
     let maintenance = nasgate::ops::maintenance::Maintenance {
         every: Duration::from_secs(args.sweep_interval.max(1)),
@@ -211,12 +274,18 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    runtime.block_on(nasgate::server::run(
+    let options = nasgate::server::ServerOptions {
         address,
+        drain: Duration::from_secs(args.shutdown_timeout),
+        metrics_token: args.metrics_token.clone(),
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        require_mount: args.require_mount.then(|| share.clone()),
+    };
+    runtime.block_on(nasgate::server::run(
+        options,
         store.clone(),
         s3_config,
         maintenance,
-        Duration::from_secs(args.shutdown_timeout),
     ))?;
     drop(runtime);
     if let Some(m) = mount {
@@ -259,7 +328,11 @@ fn start_mount(
         allow_other: args.mount_allow_other,
         ..mountd::MountOptions::default()
     };
-    let backend = nasgate::mount::StoreBackend::new(store.clone());
+    let backend =
+        nasgate::mount::StoreBackend::new(store.clone()).with_observer(|op, errno, took| {
+            let result = errno.map_or_else(|| "ok".to_string(), |e| e.name());
+            nasgate::metrics::get().fuse(op, result, took);
+        });
     let m = mountd::mount(Arc::new(backend), dir, &options)?;
     tracing::info!(mount = %m.path().display(), "mounted");
     Ok(m)

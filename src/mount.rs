@@ -18,7 +18,7 @@ use crate::store::posix::{self, EntryKind, Refusal};
 use crate::store::{NameError, ObjectReader, Store, StoreError};
 
 /// Receives every FUSE operation: its name, the errno if it failed, how long it took.
-pub type Observer = Box<dyn Fn(&'static str, Option<i32>, Duration) + Send + Sync>;
+pub type Observer = Box<dyn Fn(&'static str, Option<Errno>, Duration) + Send + Sync>;
 
 /// The store, as the mount sees it.
 pub struct StoreBackend {
@@ -38,7 +38,7 @@ impl StoreBackend {
     /// Reports every FUSE operation (name, errno if it failed, duration) to `f`.
     pub fn with_observer(
         mut self,
-        f: impl Fn(&'static str, Option<i32>, Duration) + Send + Sync + 'static,
+        f: impl Fn(&'static str, Option<Errno>, Duration) + Send + Sync + 'static,
     ) -> StoreBackend {
         self.observe = Some(Box::new(f));
         self
@@ -47,47 +47,46 @@ impl StoreBackend {
 
 /// The errno a POSIX tool should see for a store error.
 pub fn errno(e: &StoreError) -> Errno {
-    let n = match e {
-        StoreError::NoSuchBucket(_) | StoreError::NoSuchKey { .. } => libc::ENOENT,
-        StoreError::BucketExists(_) => libc::EEXIST,
-        StoreError::BucketNotEmpty(_) => libc::ENOTEMPTY,
-        StoreError::Name(NameError::KeyTooLong | NameError::NameTooLong(_)) => libc::ENAMETOOLONG,
-        StoreError::Name(NameError::Key(_, why)) if why.contains("reserved") => libc::EPERM,
-        StoreError::Name(_) => libc::EINVAL,
-        StoreError::KeyConflict { why, .. } if why.contains("prefix") => libc::ENOTDIR,
-        StoreError::KeyConflict { .. } => libc::EISDIR,
-        StoreError::Busy(_) => libc::EAGAIN,
+    match e {
+        StoreError::NoSuchBucket(_) | StoreError::NoSuchKey { .. } => Errno::ENOENT,
+        StoreError::BucketExists(_) => Errno::EEXIST,
+        StoreError::BucketNotEmpty(_) => Errno::ENOTEMPTY,
+        StoreError::Name(NameError::KeyTooLong | NameError::NameTooLong(_)) => Errno::ENAMETOOLONG,
+        StoreError::Name(NameError::Key(_, why)) if why.contains("reserved") => Errno::EPERM,
+        StoreError::Name(_) => Errno::EINVAL,
+        StoreError::KeyConflict { why, .. } if why.contains("prefix") => Errno::ENOTDIR,
+        StoreError::KeyConflict { .. } => Errno::EISDIR,
+        StoreError::Busy(_) => Errno::EAGAIN,
         StoreError::Refused { reason, .. } => match reason {
-            Refusal::Exists => libc::EEXIST,
-            Refusal::NotEmpty => libc::ENOTEMPTY,
-            Refusal::IsDir => libc::EISDIR,
-            Refusal::NotDir => libc::ENOTDIR,
-            Refusal::TooLarge => libc::EXDEV,
-            Refusal::NotPermitted => libc::EPERM,
-            Refusal::Invalid => libc::EINVAL,
+            Refusal::Exists => Errno::EEXIST,
+            Refusal::NotEmpty => Errno::ENOTEMPTY,
+            Refusal::IsDir => Errno::EISDIR,
+            Refusal::NotDir => Errno::ENOTDIR,
+            Refusal::TooLarge => Errno::EXDEV,
+            Refusal::NotPermitted => Errno::EPERM,
+            Refusal::Invalid => Errno::EINVAL,
         },
-        StoreError::Io { source, .. } => return io_errno(source),
-        _ => libc::EIO,
-    };
-    Errno(n)
+        StoreError::Io { source, .. } => io_errno(source),
+        _ => Errno::EIO,
+    }
 }
 
 fn io_errno(e: &std::io::Error) -> Errno {
     if let Some(n) = e.raw_os_error() {
         return Errno(n);
     }
-    Errno(match e.kind() {
-        ErrorKind::NotFound => libc::ENOENT,
-        ErrorKind::AlreadyExists => libc::EEXIST,
-        ErrorKind::PermissionDenied => libc::EACCES,
-        ErrorKind::DirectoryNotEmpty => libc::ENOTEMPTY,
-        ErrorKind::IsADirectory => libc::EISDIR,
-        ErrorKind::NotADirectory => libc::ENOTDIR,
-        ErrorKind::StorageFull => libc::ENOSPC,
-        ErrorKind::Unsupported => libc::ENOLCK,
-        ErrorKind::InvalidInput => libc::EINVAL,
-        _ => libc::EIO,
-    })
+    match e.kind() {
+        ErrorKind::NotFound => Errno::ENOENT,
+        ErrorKind::AlreadyExists => Errno::EEXIST,
+        ErrorKind::PermissionDenied => Errno::EACCES,
+        ErrorKind::DirectoryNotEmpty => Errno::ENOTEMPTY,
+        ErrorKind::IsADirectory => Errno::EISDIR,
+        ErrorKind::NotADirectory => Errno::ENOTDIR,
+        ErrorKind::StorageFull => Errno::ENOSPC,
+        ErrorKind::Unsupported => Errno::ENOLCK,
+        ErrorKind::InvalidInput => Errno::EINVAL,
+        _ => Errno::EIO,
+    }
 }
 
 fn fail(e: StoreError) -> Errno {
@@ -363,7 +362,7 @@ impl Backend for StoreBackend {
 
     fn observe(&self, op: &'static str, errno: Option<Errno>, took: Duration) {
         if let Some(f) = &self.observe {
-            f(op, errno.map(|e| e.0), took);
+            f(op, errno, took);
         }
     }
 }

@@ -1,13 +1,25 @@
-//! The HTTP listener: binds, serves until SIGTERM/SIGINT, then drains within a bound.
+//! The HTTP listener: binds (plain or TLS), serves S3, health and metrics until SIGTERM or
+//! SIGINT, then drains within a bound.
+//!
+//! Draining: readiness turns false at once (so load balancers stop sending), new S3 requests
+//! get `503 SlowDown` (clients retry, through the balancer, elsewhere), requests in flight
+//! finish; then the listener closes. systemd hears READY=1 once listening and STOPPING=1
+//! when the drain begins.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use warp::http::{HeaderValue, Response, StatusCode};
+use warp::hyper::Body;
 use warp::Filter;
 
 use crate::ops::maintenance::Maintenance;
-use crate::s3::{S3Config, S3};
+use crate::s3::{S3Config, S3Error, S3};
 use crate::store::Store;
 
 /// Errors starting or running the listener.
@@ -21,48 +33,215 @@ pub enum ServerError {
         /// What the system said.
         source: warp::Error,
     },
+    /// A TLS file could not be read.
+    #[error("TLS {what} {}: {source}", path.display())]
+    Tls {
+        /// "certificate" or "key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
-/// Serves S3 (and the health endpoints) until a stop signal, then lets in-flight requests
-/// finish for at most `drain`.
+/// How the listener runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Where to listen.
+    pub address: SocketAddr,
+    /// How long in-flight requests may run on after a stop signal.
+    pub drain: Duration,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// PEM certificate chain and private key: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The share must be a mount point to count as ready (`--require-mount`).
+    pub require_mount: Option<PathBuf>,
+}
+
+/// Requests in flight, and whether new ones are still welcome.
+#[derive(Default)]
+struct Gate {
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// One S3 request being answered.
+struct InFlight(Arc<Gate>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Gate {
+    fn enter(self: &Arc<Gate>) -> Option<InFlight> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self.clone());
+        if self.draining.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(guard)
+    }
+}
+
+#[derive(Debug)]
+struct Draining;
+
+impl warp::reject::Reject for Draining {}
+
+/// Whether the instance should take traffic: not draining, the share (still) mounted when
+/// required, and a lock round trip on the share works.
+fn ready(store: &Store, gate: &Gate, require_mount: Option<&PathBuf>) -> bool {
+    if gate.draining.load(Ordering::SeqCst) {
+        return false;
+    }
+    if let Some(share) = require_mount {
+        if !crate::ops::mounts::is_mount_point(share).unwrap_or(false) {
+            return false;
+        }
+    }
+    store.ready()
+}
+
+fn status_only(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// Serves S3, health and metrics until a stop signal, then drains (see the module notes).
 pub async fn run(
-    address: SocketAddr,
+    options: ServerOptions,
     store: Arc<Store>,
     config: S3Config,
     maintenance: Maintenance,
-    drain: Duration,
 ) -> Result<(), ServerError> {
+    let gate = Arc::new(Gate::default());
     let live = warp::get()
         .and(warp::path!("health" / "live").or(warp::path!("minio" / "health" / "live")))
-        .map(|_| warp::reply());
-    let ready_store = store.clone();
+        .map(|_| status_only(StatusCode::OK));
+    let (ready_store, ready_gate) = (store.clone(), gate.clone());
+    let require_mount = options.require_mount.clone();
     let ready = warp::get()
         .and(warp::path!("health" / "ready").or(warp::path!("minio" / "health" / "ready")))
-        .and_then(move |_| {
-            let store = ready_store.clone();
+        .then(move |_| {
+            let (store, gate, mount) = (
+                ready_store.clone(),
+                ready_gate.clone(),
+                require_mount.clone(),
+            );
             async move {
-                let ok = tokio::task::spawn_blocking(move || store.ready())
+                let ok = tokio::task::spawn_blocking(move || ready(&store, &gate, mount.as_ref()))
                     .await
                     .unwrap_or(false);
-                let status = if ok {
-                    warp::http::StatusCode::OK
+                status_only(if ok {
+                    StatusCode::OK
                 } else {
-                    warp::http::StatusCode::SERVICE_UNAVAILABLE
-                };
-                Ok::<_, std::convert::Infallible>(warp::reply::with_status(warp::reply(), status))
+                    StatusCode::SERVICE_UNAVAILABLE
+                })
             }
         });
+    let metrics_store = store.clone();
+    let token = options.metrics_token.clone();
+    let metrics = warp::get()
+        .and(warp::path!("metrics"))
+        .and(warp::header::optional::<String>("authorization"))
+        .map(move |auth: Option<String>| {
+            if let Some(t) = &token {
+                let given = auth.as_deref().and_then(|a| a.strip_prefix("Bearer "));
+                let ok = given.is_some_and(|g| {
+                    use subtle::ConstantTimeEq;
+                    g.as_bytes().ct_eq(t.as_bytes()).into()
+                });
+                if !ok {
+                    return status_only(StatusCode::UNAUTHORIZED);
+                }
+            }
+            let m = crate::metrics::get();
+            let locks = metrics_store.locks();
+            m.lock_state(
+                locks.namespace_len(),
+                locks.pooled_len(),
+                locks.ranges().len(),
+            );
+            let mut r = Response::new(Body::from(m.render()));
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        });
+    let enter_gate = gate.clone();
+    let admitted = warp::any().and_then(move || {
+        let gate = enter_gate.clone();
+        async move { gate.enter().ok_or_else(|| warp::reject::custom(Draining)) }
+    });
+    let s3 = admitted
+        .and(crate::s3::filter(S3::new(store.clone(), config)))
+        .map(|_in_flight: InFlight, resp: Response<Body>| resp);
     let routes = live
         .or(ready)
-        .or(crate::s3::filter(S3::new(store.clone(), config)));
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(s3)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move {
+            if rejection.find::<Draining>().is_some() {
+                let e = S3Error::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    "This server is shutting down; retry, another instance will answer.",
+                );
+                let mut r = crate::s3::error_response(&e, "/", "draining", false);
+                r.headers_mut()
+                    .insert("connection", HeaderValue::from_static("close"));
+                r.headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("1"));
+                Ok::<_, std::convert::Infallible>(r)
+            } else {
+                Ok(status_only(StatusCode::NOT_FOUND))
+            }
+        });
+
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let mut signal_rx = stop_rx.clone();
-    let (bound, server) = warp::serve(routes)
-        .try_bind_with_graceful_shutdown(address, async move {
-            let _ = signal_rx.wait_for(|s| *s).await;
-        })
-        .map_err(|source| ServerError::Bind { address, source })?;
-    tracing::info!(address = %bound, "listening");
+    let shutdown = async move {
+        let _ = signal_rx.wait_for(|s| *s).await;
+    };
+    let address = options.address;
+    let bind_err = |source| ServerError::Bind { address, source };
+    let (bound, server): (SocketAddr, Pin<Box<dyn Future<Output = ()> + Send>>) = match &options.tls
+    {
+        None => {
+            let (a, f) = warp::serve(routes)
+                .try_bind_with_graceful_shutdown(address, shutdown)
+                .map_err(bind_err)?;
+            (a, Box::pin(f))
+        }
+        Some((cert, key)) => {
+            for (what, path) in [("certificate", cert), ("key", key)] {
+                std::fs::File::open(path).map_err(|source| ServerError::Tls {
+                    what,
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            let (a, f) = warp::serve(routes)
+                .tls()
+                .cert_path(cert)
+                .key_path(key)
+                .try_bind_with_graceful_shutdown(address, shutdown)
+                .map_err(bind_err)?;
+            (a, Box::pin(f))
+        }
+    };
+    tracing::info!(address = %bound, tls = options.tls.is_some(), "listening");
+    #[cfg(target_os = "linux")]
+    crate::ops::notify::notify("READY=1");
     let server = tokio::spawn(server);
     let upkeep = tokio::spawn(crate::ops::maintenance::run(
         store,
@@ -71,12 +250,20 @@ pub async fn run(
     ));
     stop_signal().await;
     tracing::info!("stop requested; draining in-flight requests");
+    #[cfg(target_os = "linux")]
+    crate::ops::notify::notify("STOPPING=1");
+    gate.draining.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + options.drain;
+    while gate.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = stop_tx.send(true);
     let _ = stop_rx.borrow_and_update();
     let _ = upkeep.await;
-    if tokio::time::timeout(drain, server).await.is_err() {
+    let rest = deadline.saturating_duration_since(Instant::now());
+    if tokio::time::timeout(rest, server).await.is_err() {
         tracing::warn!(
-            ?drain,
+            drain = ?options.drain,
             "in-flight requests still running after the drain bound; stopping anyway"
         );
     }

@@ -28,6 +28,43 @@ impl Errno {
     pub const EISDIR: Errno = Errno(libc::EISDIR);
     /// Bad file handle.
     pub const EBADF: Errno = Errno(libc::EBADF);
+    /// Directory not empty.
+    pub const ENOTEMPTY: Errno = Errno(libc::ENOTEMPTY);
+    /// Not a directory.
+    pub const ENOTDIR: Errno = Errno(libc::ENOTDIR);
+    /// Across devices (a rename too large to do atomically).
+    pub const EXDEV: Errno = Errno(libc::EXDEV);
+    /// No space left.
+    pub const ENOSPC: Errno = Errno(libc::ENOSPC);
+    /// Permission denied.
+    pub const EACCES: Errno = Errno(libc::EACCES);
+    /// No locks available (the share cannot carry forwarded locks).
+    pub const ENOLCK: Errno = Errno(libc::ENOLCK);
+
+    /// The errno's symbolic name, for logs and metrics.
+    pub fn name(self) -> String {
+        let known = [
+            (Errno::ENOENT, "ENOENT"),
+            (Errno::EIO, "EIO"),
+            (Errno::EAGAIN, "EAGAIN"),
+            (Errno::EPERM, "EPERM"),
+            (Errno::EINVAL, "EINVAL"),
+            (Errno::ENAMETOOLONG, "ENAMETOOLONG"),
+            (Errno::EEXIST, "EEXIST"),
+            (Errno::EISDIR, "EISDIR"),
+            (Errno::EBADF, "EBADF"),
+            (Errno::ENOTEMPTY, "ENOTEMPTY"),
+            (Errno::ENOTDIR, "ENOTDIR"),
+            (Errno::EXDEV, "EXDEV"),
+            (Errno::ENOSPC, "ENOSPC"),
+            (Errno::EACCES, "EACCES"),
+            (Errno::ENOLCK, "ENOLCK"),
+        ];
+        match known.iter().find(|(e, _)| *e == self) {
+            Some((_, n)) => n.to_string(),
+            None => format!("errno{}", self.0),
+        }
+    }
 }
 
 /// Results of backend calls.

@@ -76,6 +76,22 @@ impl Default for LockConfig {
     }
 }
 
+fn mode(kind: LockKind) -> &'static str {
+    match kind {
+        LockKind::Shared => "shared",
+        LockKind::Exclusive => "exclusive",
+    }
+}
+
+fn record(what: &'static str, kind: LockKind, started: Instant, timed_out: bool) {
+    crate::metrics::get().lock_wait(what, mode(kind), started.elapsed(), timed_out);
+}
+
+fn record_share<T>(kind: LockKind, started: Instant, r: &Result<T, LockError>) {
+    let timed_out = matches!(r, Err(LockError::Timeout { .. }));
+    record("share", kind, started, timed_out);
+}
+
 /// The locks of one process on one share.
 pub struct Locks {
     root: Arc<Root>,
@@ -159,15 +175,18 @@ impl Locks {
     /// Takes the read lock of lock file `rel`.
     pub fn read(&self, rel: &Path, create: Create) -> Result<ReadGuard, LockError> {
         let deadline = self.deadline();
-        let ns = self
-            .namespace
-            .read(rel, deadline)
-            .ok_or_else(|| LockError::Timeout {
-                path: rel.to_path_buf(),
-                what: "namespace",
-                kind: LockKind::Shared,
-            })?;
-        let generation = self.pool.acquire(&self.root, rel, create, deadline)?;
+        let started = Instant::now();
+        let ns = self.namespace.read(rel, deadline);
+        record("namespace", LockKind::Shared, started, ns.is_none());
+        let ns = ns.ok_or_else(|| LockError::Timeout {
+            path: rel.to_path_buf(),
+            what: "namespace",
+            kind: LockKind::Shared,
+        })?;
+        let started = Instant::now();
+        let generation = self.pool.acquire(&self.root, rel, create, deadline);
+        record_share(LockKind::Shared, started, &generation);
+        let generation = generation?;
         Ok(ReadGuard {
             generation,
             _namespace: ns,
@@ -177,14 +196,15 @@ impl Locks {
     /// Takes the write lock of lock file `rel`.
     pub fn write(&self, rel: &Path, create: Create) -> Result<WriteGuard, LockError> {
         let deadline = self.deadline();
-        let ns = self
-            .namespace
-            .write(rel, deadline)
-            .ok_or_else(|| LockError::Timeout {
-                path: rel.to_path_buf(),
-                what: "namespace",
-                kind: LockKind::Exclusive,
-            })?;
+        let started = Instant::now();
+        let ns = self.namespace.write(rel, deadline);
+        record("namespace", LockKind::Exclusive, started, ns.is_none());
+        let ns = ns.ok_or_else(|| LockError::Timeout {
+            path: rel.to_path_buf(),
+            what: "namespace",
+            kind: LockKind::Exclusive,
+        })?;
+        let started = Instant::now();
         let lock = share::acquire(
             &self.root,
             rel,
@@ -192,7 +212,9 @@ impl Locks {
             LockKind::Exclusive,
             create,
             deadline,
-        )?;
+        );
+        record_share(LockKind::Exclusive, started, &lock);
+        let lock = lock?;
         Ok(WriteGuard {
             lock,
             _namespace: ns,

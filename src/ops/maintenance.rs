@@ -17,12 +17,21 @@ pub struct Maintenance {
 
 /// One round: sweep, then expire; logs what it removed.
 pub fn round(store: &Store, m: &Maintenance) {
+    let metrics = crate::metrics::get();
     match store.sweep_tmp() {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(directories = n, "swept staging files of stopped instances"),
+        Ok(n) => {
+            metrics.swept(n);
+            if n > 0 {
+                tracing::info!(directories = n, "swept staging files of stopped instances");
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "sweeping staging files failed"),
     }
-    match store.expire_uploads(m.upload_expiry) {
+    let expired = store.expire_uploads(m.upload_expiry);
+    if let Ok(n) = &expired {
+        metrics.expired(*n);
+    }
+    match expired {
         Ok(0) => {}
         Ok(n) => tracing::info!(uploads = n, "expired abandoned multipart uploads"),
         Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),

@@ -408,6 +408,9 @@ pub fn holder(
     kind: LockKind,
     range: Range,
 ) -> io::Result<Option<Holder>> {
+    if share_locks_off() {
+        return Ok(None);
+    }
     let mut fl = flock_for(style, Some(kind), range);
     fcntl_lock(file, commands(style).2, &mut fl)?;
     let kind = match fl.l_type as libc::c_int {
@@ -707,8 +710,23 @@ fn fcntl_lock(file: &File, cmd: libc::c_int, fl: &mut libc::flock) -> io::Result
     }
 }
 
+static SHARE_LOCKS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Benchmarks only: every share lock succeeds at once without a system call, to measure
+/// what the fcntl locks cost. Nothing keeps processes apart afterwards.
+pub fn disable_share_locks() {
+    SHARE_LOCKS_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn share_locks_off() -> bool {
+    SHARE_LOCKS_OFF.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Tries to take a lock without waiting; `Ok(false)` when another owner holds a conflicting one.
 pub fn try_lock(file: &File, style: LockStyle, kind: LockKind, range: Range) -> io::Result<bool> {
+    if share_locks_off() {
+        return Ok(true);
+    }
     let mut fl = flock_for(style, Some(kind), range);
     match fcntl_lock(file, commands(style).0, &mut fl) {
         Ok(()) => Ok(true),
@@ -751,6 +769,9 @@ pub fn lock_until(
 
 /// Releases a range held by this handle (a no-op if nothing is held there).
 pub fn unlock(file: &File, style: LockStyle, range: Range) -> io::Result<()> {
+    if share_locks_off() {
+        return Ok(());
+    }
     let mut fl = flock_for(style, None, range);
     fcntl_lock(file, commands(style).0, &mut fl)
 }
@@ -765,6 +786,9 @@ pub fn conflicting(
     kind: LockKind,
     range: Range,
 ) -> io::Result<bool> {
+    if share_locks_off() {
+        return Ok(false);
+    }
     let mut fl = flock_for(style, Some(kind), range);
     fcntl_lock(file, commands(style).2, &mut fl)?;
     Ok(fl.l_type != libc::F_UNLCK as libc::c_short)

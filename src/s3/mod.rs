@@ -193,6 +193,14 @@ async fn handle(
             .get("content-length")
             .is_some_and(|v| v.as_bytes() == b"0");
     let (bucket, key) = split_path(&raw_path, &headers, s3.config.domain.as_deref());
+    let length = |h: &HeaderMap, name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let bytes_in = length(&headers, "x-amz-decoded-content-length")
+        .or_else(|| length(&headers, "content-length"))
+        .unwrap_or(0);
     let op_name;
     let result = match authenticate(&s3, &method, &raw_path, &raw_query, &headers) {
         Err(e) => {
@@ -227,13 +235,24 @@ async fn handle(
     if close_after {
         h.insert("connection", HeaderValue::from_static("close"));
     }
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    // What the response announces; a body cut short by a failing client is logged as sent.
+    let bytes_out = if is_head {
+        0
+    } else {
+        length(resp.headers(), "content-length").unwrap_or(0)
+    };
+    crate::metrics::get().request(op_name, status, took, bytes_in, bytes_out);
     tracing::info!(
         request_id = %id,
         op = op_name,
         bucket = bucket.as_deref().unwrap_or(""),
         key = key.as_deref().unwrap_or(""),
-        status = resp.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
+        status,
+        bytes_in,
+        bytes_out,
+        ms = took.as_millis() as u64,
         "request"
     );
     resp
@@ -486,7 +505,8 @@ pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     r
 }
 
-fn error_response(e: &S3Error, resource: &str, id: &str, is_head: bool) -> Response<Body> {
+/// The XML error response for `e` (no body for HEAD).
+pub fn error_response(e: &S3Error, resource: &str, id: &str, is_head: bool) -> Response<Body> {
     let mut r = if is_head || e.status == StatusCode::NOT_MODIFIED {
         empty(e.status)
     } else {

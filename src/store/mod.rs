@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::lock::{LockError, Locks, ShareLock};
+use crate::lock::{Create, LockError, Locks, ShareLock};
 use crate::platform::{FileKind, OpenMode, Root};
 
 pub use checksum::{Checksum, ChecksumAlgorithm};
@@ -231,14 +231,17 @@ impl Store {
         })
     }
 
-    /// Whether the share answers: its root can be read and this instance's staging directory
-    /// is still there (a NAS that went away fails both).
+    /// Whether the share answers: its root can be read, this instance's staging directory is
+    /// still there (a NAS that went away fails both), and a lock round trip succeeds.
     pub fn ready(&self) -> bool {
+        let probe = layout::tmp(&self.instance).join("ready");
         self.root.stat(Path::new("")).is_ok()
             && self
                 .root
                 .stat(&layout::tmp(&self.instance).join("owner"))
                 .is_ok()
+            // A full lock round trip: namespace, then fcntl on the share, then release.
+            && self.locks.write(&probe, Create::Yes).is_ok()
     }
 
     /// This instance's id (its staging directory's name).

@@ -154,6 +154,11 @@ pub struct Server {
 impl Server {
     /// Starts `nasgate serve SHARE` on a free loopback port with the test credentials.
     pub fn start(share: &Path, flags: &[&str]) -> Server {
+        Server::start_with(share, flags, &[])
+    }
+
+    /// Like `start`, with extra environment variables.
+    pub fn start_with(share: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nasgate"))
             .arg("serve")
             .arg(share)
@@ -162,6 +167,7 @@ impl Server {
             .env("NASGATE_ROOT_USER", ACCESS_KEY)
             .env("NASGATE_ROOT_PASSWORD", SECRET_KEY)
             .env("NASGATE_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -186,6 +192,10 @@ impl Server {
             if line.contains("listening") {
                 if let Some(rest) = line.split("address=").nth(1) {
                     break rest.split_whitespace().next().expect("address").to_string();
+                }
+                // --log-format json
+                if let Some(rest) = line.split("\"address\":\"").nth(1) {
+                    break rest.split('"').next().expect("address").to_string();
                 }
             }
         };
