@@ -235,13 +235,13 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             share.display()
         );
     }
+    let (root, lock_config) = open_share(&share, args.lock_timeout)?;
+    let test = check::self_test(&root, &lock_config, None)
+        .map_err(|e| config::ConfigError::ShareCannotLock(share.clone(), e.to_string()))?;
     if args.unsafe_no_share_locks {
         tracing::warn!("share locks are OFF (--unsafe-no-share-locks): benchmarks only");
         nasgate::platform::disable_share_locks();
     }
-    let (root, lock_config) = open_share(&share, args.lock_timeout)?;
-    let test = check::self_test(&root, &lock_config, None)
-        .map_err(|e| config::ConfigError::ShareCannotLock(share.clone(), e.to_string()))?;
     if creds.development {
         eprintln!(
             "nasgate: no credentials set; using the development pair {} / {} (loopback only)",

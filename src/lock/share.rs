@@ -138,14 +138,25 @@ pub fn acquire(
         let held = ShareLock { file, style, kind };
         let got = match kind {
             LockKind::Shared => {
-                let passed =
-                    wait(&held.file, style, LockKind::Shared, INTENT, deadline).map_err(io_err)?;
-                let got = passed
-                    && wait(&held.file, style, LockKind::Shared, DATA, deadline).map_err(io_err)?;
-                if passed {
-                    platform::unlock(&held.file, style, INTENT).map_err(io_err)?;
+                // No writer announced: straight to the data byte (one fcntl instead of
+                // lock, lock, unlock). A writer that announces itself right after this look
+                // waits for this reader on DATA, exactly as if it had come a moment later.
+                let writer_waiting =
+                    platform::conflicting(&held.file, style, LockKind::Shared, INTENT)
+                        .map_err(io_err)?;
+                if writer_waiting {
+                    let passed = wait(&held.file, style, LockKind::Shared, INTENT, deadline)
+                        .map_err(io_err)?;
+                    let got = passed
+                        && wait(&held.file, style, LockKind::Shared, DATA, deadline)
+                            .map_err(io_err)?;
+                    if passed {
+                        platform::unlock(&held.file, style, INTENT).map_err(io_err)?;
+                    }
+                    got
+                } else {
+                    wait(&held.file, style, LockKind::Shared, DATA, deadline).map_err(io_err)?
                 }
-                got
             }
             LockKind::Exclusive => {
                 wait(&held.file, style, LockKind::Exclusive, INTENT, deadline).map_err(io_err)?

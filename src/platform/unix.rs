@@ -351,19 +351,19 @@ fn fstat(fd: RawFd) -> io::Result<Stat> {
     fstat_attr(fd).map(|a| a.stat)
 }
 
-fn fstat_attr(fd: RawFd) -> io::Result<Attr> {
-    // SAFETY: fstat fills a zeroed stat struct for a valid fd.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+fn ns(s: i64, n: i64) -> i128 {
+    s as i128 * 1_000_000_000 + n as i128
+}
+
+// The stat field types differ between targets; the casts are not redundant everywhere.
+#[allow(clippy::unnecessary_cast)]
+fn stat_of(st: &libc::stat) -> Stat {
     let kind = match st.st_mode & libc::S_IFMT {
         libc::S_IFREG => FileKind::File,
         libc::S_IFDIR => FileKind::Dir,
         _ => FileKind::Other,
     };
-    let stat = Stat {
+    Stat {
         size: st.st_size as u64,
         mtime_ns: ns(st.st_mtime, st.st_mtime_nsec),
         id: FileId {
@@ -372,7 +372,16 @@ fn fstat_attr(fd: RawFd) -> io::Result<Attr> {
             nlink: st.st_nlink as u64,
         },
         kind,
-    };
+    }
+}
+
+fn fstat_attr(fd: RawFd) -> io::Result<Attr> {
+    // SAFETY: fstat fills a zeroed stat struct for a valid fd.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let stat = stat_of(&st);
     Ok(Attr {
         stat,
         symlink: st.st_mode & libc::S_IFMT == libc::S_IFLNK,
@@ -445,7 +454,48 @@ fn timespec(t: Option<SetTime>) -> libc::timespec {
     }
 }
 
+/// An open directory beneath the root, for looking at many entries of one directory with a
+/// system call each.
+#[derive(Debug)]
+pub struct Dir(OwnedFd);
+
+impl Dir {
+    /// Size, times, identity and kind of entry `name` (one component; a symlink is not
+    /// followed).
+    pub fn stat(&self, name: &std::ffi::OsStr) -> io::Result<Stat> {
+        let bytes = name.as_bytes();
+        if bytes.is_empty() || bytes.contains(&b'/') || bytes == b"." || bytes == b".." {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a single path component",
+            ));
+        }
+        let c = cstr(bytes)?;
+        // SAFETY: fstatat fills a zeroed stat struct; the name is one NUL-terminated component.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::fstatat(
+                self.0.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stat_of(&st))
+    }
+}
+
 impl Root {
+    /// Opens directory `rel` beneath the root (never through a symlink).
+    pub fn dir(&self, rel: &Path) -> io::Result<Dir> {
+        let fd = self.openat_beneath(rel, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)?;
+        // SAFETY: fresh descriptor we own.
+        Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
     /// All attributes of the entry at `rel` ("" for the root); a final symlink is described,
     /// not followed.
     pub fn attr(&self, rel: &Path) -> io::Result<Attr> {

@@ -24,7 +24,35 @@ pub struct Root {
     path: PathBuf,
 }
 
+/// A directory beneath the root, for looking at many of its entries.
+#[derive(Debug)]
+pub struct Dir {
+    root: PathBuf,
+    rel: PathBuf,
+}
+
+impl Dir {
+    /// Size, times, identity and kind of entry `name` (one component).
+    pub fn stat(&self, name: &std::ffi::OsStr) -> io::Result<Stat> {
+        let root = Root {
+            path: self.root.clone(),
+        };
+        root.stat(&self.rel.join(name))
+    }
+}
+
 impl Root {
+    /// Opens directory `rel` beneath the root.
+    pub fn dir(&self, rel: &Path) -> io::Result<Dir> {
+        if !self.stat(rel)?.kind.eq(&FileKind::Dir) {
+            return Err(io::Error::new(io::ErrorKind::Other, "not a directory"));
+        }
+        Ok(Dir {
+            root: self.path.clone(),
+            rel: rel.to_path_buf(),
+        })
+    }
+
     /// Opens `path` as a share root (it must be an existing directory).
     pub fn at(path: &Path) -> io::Result<Root> {
         if !std::fs::metadata(path)?.is_dir() {

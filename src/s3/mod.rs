@@ -571,14 +571,19 @@ pub(crate) fn metadata_from(headers: &HeaderMap) -> Result<BTreeMap<String, Stri
     Ok(m)
 }
 
+/// Bytes read from the share per step of a GET body.
+const SEND_CHUNK: u64 = 128 * 1024;
+
 /// Streams `len` bytes of an open object from `offset`, holding its lock until the last
 /// byte is sent or the client goes away.
 pub(crate) fn stream_object(reader: crate::store::ObjectReader, offset: u64, len: u64) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    // Memory per stream stays near (depth + 2) * SEND_CHUNK whatever the object's size:
+    // one chunk being read, `depth` queued, one being written to the socket.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::task::spawn_blocking(move || {
         let mut done = 0u64;
         while done < len {
-            let want = (len - done).min(256 * 1024) as usize;
+            let want = (len - done).min(SEND_CHUNK) as usize;
             let mut buf = vec![0u8; want];
             let r = reader.read_at(&mut buf, offset + done);
             let msg = match r {

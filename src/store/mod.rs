@@ -197,8 +197,16 @@ pub struct Store {
     locks: Arc<Locks>,
     instance: String,
     config: StoreConfig,
+    /// Listing details of recently listed objects, each valid while its data file keeps the
+    /// identity, size and mtime it had: a listing then skips reading every fs.json.
+    listed: parking_lot::Mutex<
+        std::collections::HashMap<String, (crate::platform::Stat, Arc<ObjectInfo>)>,
+    >,
     _owner: ShareLock,
 }
+
+/// Most entries the listing cache keeps before it starts over.
+const LISTED_MAX: usize = 200_000;
 
 impl Store {
     /// Opens the store on the share behind `locks`: checks or creates format.json and this
@@ -227,6 +235,7 @@ impl Store {
             locks,
             instance,
             config,
+            listed: parking_lot::Mutex::new(std::collections::HashMap::new()),
             _owner: lock,
         })
     }

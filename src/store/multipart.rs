@@ -85,6 +85,7 @@ impl PartUpload {
             content_md5: self.content_md5,
             checksums: &self.expected,
         })?;
+        temp.sync()?;
         let etag = digests.md5_hex();
         let dir = layout::upload(&self.bucket, &self.key, &self.upload_id);
         let _guard = store.lock_upload(&self.bucket, &self.key, &self.upload_id)?;

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::lock::{Create, LockError, ReadGuard, WriteGuard};
@@ -20,6 +21,31 @@ use super::{crash_point, io, user_and_standard, Result, Store, StoreError};
 /// How often a publish or read starts over after losing a race with a concurrent delete,
 /// prune or replacement before it reports the share as too busy.
 pub(super) const RETRIES: usize = 16;
+
+/// Runs `a` and `b` at the same time (b on this thread) and returns the first error; one
+/// after the other when no thread can be had.
+fn both(a: impl FnOnce() -> Result<()> + Send, b: impl FnOnce() -> Result<()>) -> Result<()> {
+    let slot = parking_lot::Mutex::new(Some(a));
+    let run_a = || match slot.lock().take() {
+        Some(a) => a(),
+        None => Ok(()),
+    };
+    std::thread::scope(|s| {
+        let other = std::thread::Builder::new().spawn_scoped(s, run_a);
+        let mine = b();
+        let theirs = match other {
+            Ok(h) => h.join().unwrap_or_else(|_| {
+                Err(StoreError::Io {
+                    op: "fsync",
+                    path: PathBuf::new(),
+                    source: std::io::Error::other("the syncing thread failed"),
+                })
+            }),
+            Err(_) => run_a(),
+        };
+        mine.and(theirs)
+    })
+}
 
 /// Whether removing an object also removes the directories it leaves empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,7 +520,10 @@ impl Store {
         stamp.checksums = checksums;
         let mut record = FsJson::new(meta, stamp);
         record.parts = parts;
-        let mut record_file = self.staged_record(&record)?;
+        let mut record_file = self.unsynced_record(&record)?;
+        // Data and record reach the disk together: two fsyncs issued at once share one
+        // journal commit on most filesystems, where one after the other pay for two.
+        both(|| data.sync(), || record_file.sync())?;
         let conflict = |why| StoreError::KeyConflict {
             bucket: bucket.into(),
             key: key.into(),
@@ -530,14 +559,9 @@ impl Store {
                 .map_err(StoreError::io("rename", &meta_rel))?;
             crash_point("publish.meta-placed");
             if self.durable() {
-                if let Some(parent) = data_rel.parent() {
-                    self.root
-                        .sync_dir(parent)
-                        .map_err(StoreError::io("fsync", parent))?;
-                }
-                self.root
-                    .sync_dir(&meta_dir)
-                    .map_err(StoreError::io("fsync", &meta_dir))?;
+                let sync_dir = |d: &Path| self.root.sync_dir(d).map_err(StoreError::io("fsync", d));
+                let parent = data_rel.parent().unwrap_or(Path::new(""));
+                both(|| sync_dir(parent), || sync_dir(&meta_dir))?;
             }
             drop(guard);
             return Ok(ObjectInfo::from_record(bucket, key, &st, &record));
@@ -608,11 +632,17 @@ impl Store {
 
     /// Writes `record` to a synced staging file, ready to be renamed over an fs.json.
     fn staged_record(&self, record: &FsJson) -> Result<TempFile> {
+        let t = self.unsynced_record(record)?;
+        t.sync()?;
+        Ok(t)
+    }
+
+    /// `record` in a staging file, not yet synced.
+    fn unsynced_record(&self, record: &FsJson) -> Result<TempFile> {
         let t = TempFile::create(self)?;
         let mut f = t.file();
         f.write_all(&record.to_bytes())
             .map_err(StoreError::io("write", t.path()))?;
-        t.sync()?;
         Ok(t)
     }
 
@@ -1018,6 +1048,9 @@ impl Store {
                 record.nasgate = Some(Stamp::of(&st));
             }
             self.replace_record(&guard, &meta_rel, &record)?;
+            self.listed
+                .lock()
+                .remove(data_rel.to_string_lossy().as_ref());
             return Ok(ObjectInfo::from_record(bucket, key, &st, &record));
         }
         Err(StoreError::Busy(LockError::Timeout {
@@ -1056,8 +1089,10 @@ impl Store {
         let page =
             list::list_page(&tree, query).map_err(StoreError::io("list", Path::new(bucket)))?;
         let mut objects = Vec::with_capacity(page.keys.len());
+        // Keys of a page come directory by directory: one open directory serves its run.
+        let mut dir: Option<(PathBuf, platform::Dir)> = None;
         for key in &page.keys {
-            if let Some(info) = self.listed(bucket, key)? {
+            if let Some(info) = self.listed(bucket, key, &mut dir)? {
                 objects.push(info);
             }
         }
@@ -1071,13 +1106,56 @@ impl Store {
 
     /// Details of a listed key without taking its lock where the record can be trusted;
     /// None if it vanished meanwhile.
-    fn listed(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+    fn listed(
+        &self,
+        bucket: &str,
+        key: &str,
+        dir: &mut Option<(PathBuf, platform::Dir)>,
+    ) -> Result<Option<ObjectInfo>> {
         let data_rel = layout::data(bucket, key);
-        let st = match self.root.stat(&data_rel) {
+        let st = match self.stat_listed(&data_rel, dir) {
             Ok(st) => st,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
         };
+        let cache_key = data_rel.to_string_lossy().into_owned();
+        if let Some((seen, info)) = self.listed.lock().get(&cache_key) {
+            if *seen == st {
+                return Ok(Some(ObjectInfo::clone(info)));
+            }
+        }
+        let info = self.listed_uncached(bucket, key, &st)?;
+        if let Some(i) = &info {
+            let mut cache = self.listed.lock();
+            if cache.len() >= super::LISTED_MAX {
+                cache.clear();
+            }
+            cache.insert(cache_key, (st, Arc::new(i.clone())));
+        }
+        Ok(info)
+    }
+
+    /// Stats `rel` through an open handle on its directory, reusing the one in `dir` when it
+    /// is the same directory.
+    fn stat_listed(
+        &self,
+        rel: &Path,
+        dir: &mut Option<(PathBuf, platform::Dir)>,
+    ) -> std::io::Result<Stat> {
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return self.root.stat(rel);
+        };
+        if dir.as_ref().is_none_or(|(p, _)| p != parent) {
+            *dir = Some((parent.to_path_buf(), self.root.dir(parent)?));
+        }
+        match dir {
+            Some((_, d)) => d.stat(name),
+            None => self.root.stat(rel),
+        }
+    }
+
+    fn listed_uncached(&self, bucket: &str, key: &str, st: &Stat) -> Result<Option<ObjectInfo>> {
+        let st = *st;
         if layout::is_dir_key(key) {
             return Ok((st.kind == FileKind::Dir).then(|| ObjectInfo::directory(bucket, key, &st)));
         }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use super::checksum::Hashers;
 use crate::lock::ShareLock;
 use crate::platform::{OpenMode, Root};
 
@@ -86,7 +87,87 @@ impl Drop for TempFile {
 /// A body streaming into a staging file, hashed on the way.
 pub(crate) struct Staged {
     pub(crate) temp: TempFile,
-    hashers: super::checksum::Hashers,
+    hashing: Hashing,
+}
+
+/// Bodies longer than this are hashed on a thread of their own while the next bytes are
+/// written: MD5 alone runs at about the speed of a disk, so doing both in turn halves a
+/// large upload's speed. Small bodies are not worth a thread.
+const PIPE_AFTER: u64 = 1 << 20;
+
+enum Hashing {
+    Inline(Hashers),
+    Piped {
+        feed: std::sync::mpsc::SyncSender<bytes::Bytes>,
+        hasher: std::thread::JoinHandle<Option<Hashers>>,
+        len: u64,
+    },
+}
+
+impl Hashing {
+    fn update(&mut self, buf: &[u8]) {
+        match self {
+            Hashing::Inline(h) => {
+                h.update(buf);
+                if h.len() > PIPE_AFTER {
+                    self.pipe();
+                }
+            }
+            Hashing::Piped { feed, len, .. } => {
+                *len += buf.len() as u64;
+                // A failed send means the thread is gone; finish() reports that.
+                let _ = feed.send(bytes::Bytes::copy_from_slice(buf));
+            }
+        }
+    }
+
+    fn pipe(&mut self) {
+        let Hashing::Inline(h) = self else {
+            return;
+        };
+        let (feed, chunks) = std::sync::mpsc::sync_channel::<bytes::Bytes>(8);
+        let (start, started) = std::sync::mpsc::channel::<Hashers>();
+        let spawned = std::thread::Builder::new()
+            .name("upload-hash".into())
+            .spawn(move || {
+                let mut h = started.recv().ok()?;
+                for c in chunks {
+                    h.update(&c);
+                }
+                Some(h)
+            });
+        // Without a thread to be had, hashing simply stays inline.
+        if let Ok(hasher) = spawned {
+            let len = h.len();
+            let state = std::mem::replace(h, Hashers::new(&[]));
+            let _ = start.send(state);
+            *self = Hashing::Piped { feed, hasher, len };
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Hashing::Inline(h) => h.len(),
+            Hashing::Piped { len, .. } => *len,
+        }
+    }
+
+    fn finish(self) -> Result<super::checksum::Digests> {
+        match self {
+            Hashing::Inline(h) => Ok(h.finish()),
+            Hashing::Piped { feed, hasher, .. } => {
+                drop(feed);
+                match hasher.join() {
+                    Ok(Some(h)) => Ok(h.finish()),
+                    _ => Err(StoreError::Io {
+                        op: "hash",
+                        path: PathBuf::from("upload"),
+                        source: std::io::Error::other("the hashing thread failed"),
+                    }),
+                }
+            }
+        }
+    }
 }
 
 /// What a staged body must match before it may be published.
@@ -105,14 +186,14 @@ impl Staged {
     ) -> Result<Staged> {
         Ok(Staged {
             temp: TempFile::create(store)?,
-            hashers: super::checksum::Hashers::new(extra),
+            hashing: Hashing::Inline(Hashers::new(extra)),
         })
     }
 
     /// Appends body bytes.
     pub(crate) fn write(&mut self, buf: &[u8]) -> Result<()> {
         use std::io::Write;
-        self.hashers.update(buf);
+        self.hashing.update(buf);
         let mut f = self.temp.file();
         f.write_all(buf)
             .map_err(StoreError::io("write", &self.temp.rel))
@@ -120,12 +201,13 @@ impl Staged {
 
     /// Bytes received so far.
     pub(crate) fn len(&self) -> u64 {
-        self.hashers.len()
+        self.hashing.len()
     }
 
-    /// Checks the body against `expect`, syncs it, and hands back the file and its digests.
+    /// Checks the body against `expect` and hands back the file (not yet synced: the caller
+    /// syncs it, alongside whatever else it must make durable) and its digests.
     pub(crate) fn finish(self, expect: &Expect) -> Result<(TempFile, super::checksum::Digests)> {
-        let digests = self.hashers.finish();
+        let digests = self.hashing.finish()?;
         if let Some(expected) = expect.size {
             if digests.len != expected {
                 return Err(StoreError::IncompleteBody {
@@ -142,7 +224,6 @@ impl Staged {
                 return Err(StoreError::ChecksumMismatch(want.algorithm.name()));
             }
         }
-        self.temp.sync()?;
         Ok((self.temp, digests))
     }
 }
