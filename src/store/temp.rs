@@ -95,8 +95,11 @@ pub(crate) struct Staged {
 /// large upload's speed. Small bodies are not worth a thread.
 const PIPE_AFTER: u64 = 1 << 20;
 
-enum Hashing {
+/// Hashing of a stream, on a thread of its own once it is long.
+pub(super) enum Hashing {
+    /// Hashed by the writer itself.
     Inline(Hashers),
+    /// Hashed by a helper thread fed chunk by chunk.
     Piped {
         feed: std::sync::mpsc::SyncSender<bytes::Bytes>,
         hasher: std::thread::JoinHandle<Option<Hashers>>,
@@ -105,7 +108,13 @@ enum Hashing {
 }
 
 impl Hashing {
-    fn update(&mut self, buf: &[u8]) {
+    /// MD5 plus `extra`, starting inline.
+    pub(super) fn new(extra: &[super::checksum::ChecksumAlgorithm]) -> Hashing {
+        Hashing::Inline(Hashers::new(extra))
+    }
+
+    /// Feeds the next bytes of the stream.
+    pub(super) fn update(&mut self, buf: &[u8]) {
         match self {
             Hashing::Inline(h) => {
                 h.update(buf);
@@ -145,14 +154,16 @@ impl Hashing {
         }
     }
 
-    fn len(&self) -> u64 {
+    /// Bytes fed so far.
+    pub(super) fn len(&self) -> u64 {
         match self {
             Hashing::Inline(h) => h.len(),
             Hashing::Piped { len, .. } => *len,
         }
     }
 
-    fn finish(self) -> Result<super::checksum::Digests> {
+    /// The digests of everything fed (waiting for the helper thread, if any).
+    pub(super) fn finish(self) -> Result<super::checksum::Digests> {
         match self {
             Hashing::Inline(h) => Ok(h.finish()),
             Hashing::Piped { feed, hasher, .. } => {
@@ -186,7 +197,7 @@ impl Staged {
     ) -> Result<Staged> {
         Ok(Staged {
             temp: TempFile::create(store)?,
-            hashing: Hashing::Inline(Hashers::new(extra)),
+            hashing: Hashing::new(extra),
         })
     }
 
