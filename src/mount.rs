@@ -360,6 +360,10 @@ impl Backend for StoreBackend {
         self.store.release_ranges(owner(o));
     }
 
+    fn lock_timeout(&self) -> Duration {
+        self.store.lock_timeout()
+    }
+
     fn observe(&self, op: &'static str, errno: Option<Errno>, took: Duration) {
         if let Some(f) = &self.observe {
             f(op, errno, took);

@@ -261,6 +261,10 @@ pub trait Backend: Send + Sync + 'static {
         -> Result<Option<RangeLock>>;
     /// Drops every forwarded lock of `owner`.
     fn release_locks(&self, owner: LockOwner);
+    /// The longest the store waits for a lock; waits in the mount use the same bound.
+    fn lock_timeout(&self) -> Duration {
+        Duration::from_secs(30)
+    }
     /// Counts one FUSE operation for metrics.
     fn observe(&self, _op: &'static str, _errno: Option<Errno>, _took: Duration) {}
 }

@@ -5,16 +5,16 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use fuser::{
     FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
-    KernelConfig, LockOwner as KernelOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLock, ReplyOpen,
-    ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    KernelConfig, LockOwner as KernelOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLock,
+    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::backend::{
     Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
@@ -35,12 +35,35 @@ struct Writing {
     truncated: bool,
     append: bool,
     who: Creator,
+    /// Opened while page-cache readers of the file were open in this mount: nothing may
+    /// change the file (nor its size in the kernel) until they are gone.
+    wait_readers: bool,
+    /// The draft's attributes as last seen, shared with the handle (see `Handle::Write`).
+    seen: Arc<Mutex<Option<Attr>>>,
 }
 
 enum Handle {
-    Read { reader: Box<dyn Reader> },
-    Write(Mutex<Writing>),
-    Dir { entries: Vec<(String, Kind)> },
+    /// `cached`: reads go through the kernel's page cache (else FOPEN_DIRECT_IO).
+    Read {
+        reader: Box<dyn Reader>,
+        cached: bool,
+    },
+    /// The writing state, and its draft's attributes as last seen: getattr reads those
+    /// without waiting for the state, which a publish holds while it waits for a lock.
+    Write(Mutex<Writing>, Arc<Mutex<Option<Attr>>>),
+    Dir {
+        entries: Vec<(String, Kind)>,
+    },
+}
+
+/// Open handles of one file in this mount, as far as the kernel's shared view of it (one
+/// size, one page cache per file) is concerned.
+#[derive(Debug, Default)]
+struct NodeIo {
+    /// Write handles, and openers about to become one.
+    writers: u32,
+    /// Read handles that use the page cache.
+    cached_readers: u32,
 }
 
 /// The mounted filesystem.
@@ -52,6 +75,10 @@ pub struct Fs {
     writers: Mutex<HashMap<u64, Vec<u64>>>,
     next_fh: AtomicU64,
     ttl: Duration,
+    /// Talks back to the kernel (set once the session runs).
+    notifier: Arc<OnceLock<Notifier>>,
+    io: Mutex<HashMap<u64, NodeIo>>,
+    io_changed: Condvar,
 }
 
 fn errno(e: Errno) -> fuser::Errno {
@@ -120,7 +147,7 @@ fn lock_typ(t: LockType) -> i32 {
 
 impl Fs {
     /// A filesystem over `backend`, caching attributes for `ttl`.
-    pub fn new(backend: Arc<dyn Backend>, ttl: Duration) -> Fs {
+    pub fn new(backend: Arc<dyn Backend>, ttl: Duration, notifier: Arc<OnceLock<Notifier>>) -> Fs {
         Fs {
             backend,
             nodes: Mutex::new(Nodes::new()),
@@ -128,6 +155,78 @@ impl Fs {
             writers: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             ttl,
+            notifier,
+            io: Mutex::new(HashMap::new()),
+            io_changed: Condvar::new(),
+        }
+    }
+
+    // The kernel keeps one size and one page cache per file for the whole mount, while a
+    // reader here must see the version it opened, and a writer its draft. So page-cache
+    // readers and writers of a file never overlap in this mount: a reader opened while the
+    // file is open for writing reads directly (FOPEN_DIRECT_IO), and a writer opened while
+    // page-cache readers are open changes nothing (O_TRUNC, write, truncate) until they
+    // are gone; its publish would wait for their shared locks anyway.
+
+    /// Registers a reader of `node`; whether it may use the page cache.
+    fn start_reader(&self, node: u64) -> bool {
+        let mut io = self.io.lock();
+        let e = io.entry(node).or_default();
+        if e.writers > 0 {
+            return false;
+        }
+        e.cached_readers += 1;
+        true
+    }
+
+    /// Registers a writer of `node`; whether page-cache readers of it are open.
+    fn start_writer(&self, node: u64) -> bool {
+        let mut io = self.io.lock();
+        let e = io.entry(node).or_default();
+        e.writers += 1;
+        e.cached_readers > 0
+    }
+
+    fn end_io(&self, node: u64, writer: bool, cached_reader: bool) {
+        let mut io = self.io.lock();
+        if let Some(e) = io.get_mut(&node) {
+            if writer {
+                e.writers = e.writers.saturating_sub(1);
+            }
+            if cached_reader {
+                e.cached_readers = e.cached_readers.saturating_sub(1);
+            }
+            if e.writers == 0 && e.cached_readers == 0 {
+                io.remove(&node);
+            }
+        }
+        self.io_changed.notify_all();
+    }
+
+    /// Waits, up to the lock timeout, until no page-cache reader of `node` is open.
+    fn wait_for_cached_readers(&self, node: u64) -> Result<()> {
+        let deadline = Instant::now() + self.backend.lock_timeout();
+        let mut io = self.io.lock();
+        while io.get(&node).is_some_and(|e| e.cached_readers > 0) {
+            if self.io_changed.wait_until(&mut io, deadline).timed_out()
+                && io.get(&node).is_some_and(|e| e.cached_readers > 0)
+            {
+                return Err(Errno::EAGAIN);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the kernel forget the attributes it caches for `ino` (size above all), so that
+    /// an open of a version other than the one it knows reads that version's size: reads
+    /// stop at the cached size, which would cut a larger new version short. The kernel
+    /// handles the notification before this returns, so before the open is answered.
+    fn forget_cached_attr(&self, ino: u64) {
+        if let Some(n) = self.notifier.get() {
+            // Offset -1: attributes only; the open itself drops cached pages.
+            if let Err(e) = n.inval_inode(INodeNo(ino), -1, 0) {
+                tracing::debug!(ino, "cannot invalidate cached attributes: {e}");
+            }
         }
     }
 
@@ -151,7 +250,7 @@ impl Fs {
 
     fn add_handle(&self, node: u64, h: Handle) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        if matches!(h, Handle::Write(_)) {
+        if matches!(h, Handle::Write(..)) {
             self.writers.lock().entry(node).or_default().push(fh);
         }
         self.handles.lock().insert(fh, Arc::new(h));
@@ -161,12 +260,19 @@ impl Fs {
 
     fn remove_handle(&self, node: u64, fh: FileHandle) -> Option<Arc<Handle>> {
         let h = self.handles.lock().remove(&fh.0);
+        match h.as_deref() {
+            Some(Handle::Write(..)) => self.end_io(node, true, false),
+            Some(Handle::Read { cached: true, .. }) => self.end_io(node, false, true),
+            _ => {}
+        }
         if h.is_some() {
-            let mut w = self.writers.lock();
-            if let Some(list) = w.get_mut(&node) {
-                list.retain(|&x| x != fh.0);
-                if list.is_empty() {
-                    w.remove(&node);
+            {
+                let mut w = self.writers.lock();
+                if let Some(list) = w.get_mut(&node) {
+                    list.retain(|&x| x != fh.0);
+                    if list.is_empty() {
+                        w.remove(&node);
+                    }
                 }
             }
             self.nodes.lock().opened(node, -1);
@@ -178,14 +284,25 @@ impl Fs {
     fn draft_attr(&self, node: u64) -> Option<Attr> {
         let fhs = self.writers.lock().get(&node).cloned()?;
         for fh in fhs.iter().rev() {
-            if let Some(h) = self.handles.lock().get(fh).cloned() {
-                if let Handle::Write(w) = &*h {
-                    if let Some(d) = &w.lock().draft {
-                        if let Ok(a) = d.attr() {
-                            return Some(a);
-                        }
-                    }
+            // Not holding the table while waiting for a handle busy writing or publishing.
+            let h = self.handles.lock().get(fh).cloned();
+            let Some(h) = h else {
+                continue;
+            };
+            let Handle::Write(w, seen) = &*h else {
+                continue;
+            };
+            // A handle busy publishing (or writing) answers with what it last showed.
+            let attr = match w.try_lock() {
+                Some(w) => {
+                    let a = w.draft.as_ref().and_then(|d| d.attr().ok());
+                    *seen.lock() = a;
+                    a
                 }
+                None => *seen.lock(),
+            };
+            if attr.is_some() {
+                return attr;
             }
         }
         None
@@ -213,6 +330,10 @@ impl Fs {
 
     /// Makes sure the write handle has a draft (copying the current bytes unless truncated).
     fn ensure_draft(&self, w: &mut Writing) -> Result<()> {
+        if w.wait_readers {
+            self.wait_for_cached_readers(w.node)?;
+            w.wait_readers = false;
+        }
         if w.draft.is_none() {
             let path = self.nodes.lock().path(w.node).ok_or(Errno::ENOENT)?;
             w.draft = Some(self.backend.draft(&path, !w.truncated, w.who)?);
@@ -226,27 +347,66 @@ impl Fs {
         let Some(d) = w.draft.take() else {
             return Ok(());
         };
+        // Shown while the publish waits; the published file's own attributes after it.
+        *w.seen.lock() = d.attr().ok();
+        let _shown = ClearOnDrop(&w.seen);
         // Later writes through this handle start a new draft from the published bytes.
         w.truncated = false;
-        match self.nodes.lock().path(w.node) {
+        // The node table must not stay locked while the publish waits for the object's
+        // exclusive lock: the releases that end other handles' shared locks need it.
+        let path = self.nodes.lock().path(w.node);
+        match path {
             Some(path) => d.publish(&path),
             None => Ok(()),
         }
     }
 
-    fn open_write(&self, node: u64, flags: i32, who: Creator) -> Result<u64> {
+    /// Publishes every draft open on `node`; whether there was one.
+    fn publish_node(&self, node: u64) -> Result<bool> {
+        let fhs = self.writers.lock().get(&node).cloned().unwrap_or_default();
+        let mut any = false;
+        for fh in fhs {
+            let Some(h) = self.handles.lock().get(&fh).cloned() else {
+                continue;
+            };
+            if let Handle::Write(w, _) = &*h {
+                let mut w = w.lock();
+                any |= w.draft.is_some();
+                self.publish(&mut w)?;
+            }
+        }
+        Ok(any)
+    }
+
+    /// Opens `node` for writing: the handle and how the kernel must treat it.
+    fn open_write(&self, node: u64, flags: i32, who: Creator) -> Result<(u64, FopenFlags)> {
+        let readers = self.start_writer(node);
+        let seen = Arc::new(Mutex::new(None));
         let mut w = Writing {
             node,
             draft: None,
             truncated: flags & libc::O_TRUNC != 0,
             append: flags & libc::O_APPEND != 0,
             who,
+            wait_readers: readers,
+            seen: seen.clone(),
         };
         if w.truncated {
-            // O_TRUNC empties the file for this opener now; others see it at close.
-            self.ensure_draft(&mut w)?;
+            // O_TRUNC empties the file for this opener now (the kernel, too, once the open
+            // is answered); others see it at close.
+            if let Err(e) = self.ensure_draft(&mut w) {
+                self.end_io(node, true, false);
+                return Err(e);
+            }
         }
-        Ok(self.add_handle(node, Handle::Write(Mutex::new(w))))
+        let fh = self.add_handle(node, Handle::Write(Mutex::new(w), seen));
+        // Writes that wait for page-cache readers must not hold the pages they would fill.
+        let flags = if readers {
+            FopenFlags::FOPEN_DIRECT_IO
+        } else {
+            FopenFlags::empty()
+        };
+        Ok((fh, flags))
     }
 
     fn timed<T>(&self, op: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -268,7 +428,9 @@ impl Filesystem for Fs {
             | InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_BIG_WRITES
             | InitFlags::FUSE_PARALLEL_DIROPS
-            | InitFlags::FUSE_MAX_PAGES;
+            | InitFlags::FUSE_MAX_PAGES
+            // Shared mappings of files opened with FOPEN_DIRECT_IO (kernel 6.6+).
+            | InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
         let _ = config.add_capabilities(wanted & config.capabilities());
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
@@ -347,7 +509,7 @@ impl Filesystem for Fs {
                 let Ok(h) = self.handle(FileHandle(f)) else {
                     continue;
                 };
-                let Handle::Write(w) = &*h else {
+                let Handle::Write(w, _) = &*h else {
                     continue;
                 };
                 let mut w = w.lock();
@@ -412,6 +574,51 @@ impl Filesystem for Fs {
             Ok((name, a)) => self.entry(parent, &name, &a, reply),
             Err(e) => reply.error(errno(e)),
         }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let r = self.timed("mknod", || {
+            // Objects are regular files; fifos, sockets and devices have no place here.
+            if mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(Errno::EPERM);
+            }
+            let (path, name) = self.child(parent, name)?;
+            match self.backend.attr(&path) {
+                Ok(_) => return Err(Errno::EEXIST),
+                Err(e) if e == Errno::ENOENT => {}
+                Err(e) => return Err(e),
+            }
+            let d = self
+                .backend
+                .draft(&path, false, Self::creator(req, mode, umask))?;
+            d.publish(&path)?;
+            Ok((name, self.backend.attr(&path)?))
+        });
+        match r {
+            Ok((name, a)) => self.entry(parent, &name, &a, reply),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        // An object has one name; EPERM is what link(2) says for "not supported here".
+        reply.error(errno(Errno::EPERM));
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -487,7 +694,19 @@ impl Filesystem for Fs {
             let (from, name) = self.child(parent, name)?;
             let (to, newname) = self.child(newparent, newname)?;
             let replace = !flags.contains(RenameFlags::RENAME_NOREPLACE);
-            self.backend.rename(&from, &to, replace)?;
+            match self.backend.rename(&from, &to, replace) {
+                Ok(()) => {}
+                // A file created here and still open for writing exists for this mount only:
+                // it goes live now (as fsync would) so that it can move like any other.
+                Err(e) if e == Errno::ENOENT => {
+                    let node = self.nodes.lock().find(parent.0, &name).ok_or(e)?;
+                    if !self.publish_node(node)? {
+                        return Err(e);
+                    }
+                    self.backend.rename(&from, &to, replace)?;
+                }
+                Err(e) => return Err(e),
+            }
             self.nodes
                 .lock()
                 .rename(parent.0, &name, newparent.0, &newname);
@@ -505,11 +724,32 @@ impl Filesystem for Fs {
             if flags.acc_mode() == OpenAccMode::O_RDONLY && flags.0 & libc::O_TRUNC == 0 {
                 let reader = self.backend.open_read(&path)?;
                 let a = reader.attr();
+                if !self.start_reader(ino.0) {
+                    // Open for writing in this mount: the kernel's size and pages may be
+                    // the writer's; read the opened version directly.
+                    let fh = self.add_handle(
+                        ino.0,
+                        Handle::Read {
+                            reader,
+                            cached: false,
+                        },
+                    );
+                    return Ok((fh, FopenFlags::FOPEN_DIRECT_IO));
+                }
                 let keep = self
                     .nodes
                     .lock()
                     .cache(ino.0, (a.share_ino, a.mtime, a.size));
-                let fh = self.add_handle(ino.0, Handle::Read { reader });
+                if !keep {
+                    self.forget_cached_attr(ino.0);
+                }
+                let fh = self.add_handle(
+                    ino.0,
+                    Handle::Read {
+                        reader,
+                        cached: true,
+                    },
+                );
                 // Pages cached from an earlier open of this very version stay valid: the
                 // shared lock now held keeps it from changing until release.
                 let f = if keep {
@@ -528,7 +768,12 @@ impl Filesystem for Fs {
                 uid: req.uid(),
                 gid: req.gid(),
             };
-            Ok((self.open_write(ino.0, flags.0, who)?, FopenFlags::empty()))
+            let (fh, f) = self.open_write(ino.0, flags.0, who)?;
+            // Reads and writes through this handle must see the current size, and pages
+            // cached of this version may now change: the next read open drops them.
+            self.nodes.lock().uncache(ino.0);
+            self.forget_cached_attr(ino.0);
+            Ok((fh, f))
         });
         match r {
             Ok((fh, f)) => reply.opened(FileHandle(fh), f),
@@ -565,23 +810,28 @@ impl Filesystem for Fs {
             } else {
                 libc::O_TRUNC
             };
-            let fh = match self.open_write(node, (flags & !libc::O_TRUNC) | trunc, who) {
-                Ok(fh) => fh,
-                Err(e) => {
-                    self.nodes.lock().forget(node, 1);
-                    return Err(e);
-                }
-            };
+            let (fh, open_flags) =
+                match self.open_write(node, (flags & !libc::O_TRUNC) | trunc, who) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.nodes.lock().forget(node, 1);
+                        return Err(e);
+                    }
+                };
+            if exists {
+                self.nodes.lock().uncache(node);
+                self.forget_cached_attr(node);
+            }
             let a = self.attr_of(node, &path)?;
-            Ok((node, fh, a))
+            Ok((node, fh, a, open_flags))
         });
         match r {
-            Ok((node, fh, a)) => reply.created(
+            Ok((node, fh, a, open_flags)) => reply.created(
                 &self.ttl,
                 &fuse_attr(node, &a),
                 Generation(0),
                 FileHandle(fh),
-                FopenFlags::empty(),
+                open_flags,
             ),
             Err(e) => reply.error(errno(e)),
         }
@@ -606,8 +856,8 @@ impl Filesystem for Fs {
             while filled < buf.len() {
                 let at = offset + filled as u64;
                 let n = match &*h {
-                    Handle::Read { reader } => reader.read_at(&mut buf[filled..], at)?,
-                    Handle::Write(w) => {
+                    Handle::Read { reader, .. } => reader.read_at(&mut buf[filled..], at)?,
+                    Handle::Write(w, _) => {
                         let w = w.lock();
                         match &w.draft {
                             Some(d) => d.read_at(&mut buf[filled..], at)?,
@@ -647,7 +897,7 @@ impl Filesystem for Fs {
     ) {
         let r = self.timed("write", || {
             let h = self.handle(fh)?;
-            let Handle::Write(w) = &*h else {
+            let Handle::Write(w, _) = &*h else {
                 return Err(Errno::EBADF);
             };
             let mut w = w.lock();
@@ -681,7 +931,7 @@ impl Filesystem for Fs {
             owner: lock_owner.0,
         });
         let r = self.timed("flush", || match &*self.handle(fh)? {
-            Handle::Write(w) => self.publish(&mut w.lock()),
+            Handle::Write(w, _) => self.publish(&mut w.lock()),
             _ => Ok(()),
         });
         match r {
@@ -692,7 +942,7 @@ impl Filesystem for Fs {
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
         let r = self.timed("fsync", || match &*self.handle(fh)? {
-            Handle::Write(w) => self.publish(&mut w.lock()),
+            Handle::Write(w, _) => self.publish(&mut w.lock()),
             _ => Ok(()),
         });
         match r {
@@ -720,7 +970,7 @@ impl Filesystem for Fs {
         }
         let r = self.timed("release", || {
             if let Some(h) = self.remove_handle(ino.0, fh) {
-                if let Handle::Write(w) = &*h {
+                if let Handle::Write(w, _) = &*h {
                     // Written through a mapping after the last close: publish it now.
                     self.publish(&mut w.lock())?;
                 }
@@ -931,6 +1181,15 @@ impl Filesystem for Fs {
         } else {
             run();
         }
+    }
+}
+
+/// Forgets the attributes a handle showed once its publish is over, however it ended.
+struct ClearOnDrop<'a>(&'a Mutex<Option<Attr>>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = None;
     }
 }
 

@@ -180,11 +180,13 @@ pub fn mount(
     }
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = true;
-    let fs = fs::Fs::new(backend, options.attr_ttl);
+    let notifier = Arc::new(std::sync::OnceLock::new());
+    let fs = fs::Fs::new(backend, options.attr_ttl, notifier.clone());
     let session = fuser::spawn_mount(fs, &path, &config).map_err(|source| MountError::Mount {
         path: path.clone(),
         source,
     })?;
+    let _ = notifier.set(session.notifier());
     Ok(Mount {
         session: Some(session),
         path,

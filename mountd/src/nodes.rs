@@ -171,6 +171,13 @@ impl Nodes {
         }
     }
 
+    /// Forgets which version the kernel caches for `id`: its pages may be changed by writes.
+    pub fn uncache(&mut self, id: u64) {
+        if let Some(n) = self.by_id.get_mut(&id) {
+            n.cached = None;
+        }
+    }
+
     /// The parent of `id`.
     pub fn parent(&self, id: u64) -> u64 {
         self.by_id.get(&id).map_or(ROOT, |n| n.parent)

@@ -159,8 +159,15 @@ impl Store {
                 (PathBuf::from(b), b, None)
             }
             Place::Key(b, k) => {
-                layout::check_key(k)?;
                 layout::check_bucket(b).map_err(|_| StoreError::NoSuchBucket(b.into()))?;
+                if k.split('/').any(layout::is_hidden) {
+                    // Hidden names are absent here, as in a listing; creating one is refused.
+                    return Err(StoreError::NoSuchKey {
+                        bucket: b.into(),
+                        key: k.into(),
+                    });
+                }
+                layout::check_key(k)?;
                 (layout::data(b, k), b, Some(k))
             }
         };
@@ -376,7 +383,9 @@ impl Store {
         let Place::Key(b, k) = place(path) else {
             return apply();
         };
-        if kind != EntryKind::File {
+        // Mode and owner are no part of the record's stamp (inode, size, mtime): they need no
+        // lock, so a tool may fchmod a file it holds open for reading (rsync does).
+        if kind != EntryKind::File || (change.atime.is_none() && change.mtime.is_none()) {
             return apply();
         }
         let guard = self.lock_object(b, k)?;
@@ -697,6 +706,11 @@ impl Store {
             .ranges()
             .test(who, || self.range_handle(path), kind, range)
             .map_err(StoreError::io("lock", &rel))
+    }
+
+    /// The longest a lock wait lasts.
+    pub fn lock_timeout(&self) -> std::time::Duration {
+        self.locks.timeout()
     }
 
     /// Ends every forwarded lock of `who`.
