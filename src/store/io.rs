@@ -45,11 +45,6 @@ fn hash_through(
     Ok(h.finish())
 }
 
-/// Feeds `len` bytes of `file` from `offset` into hashers that already saw what precedes.
-pub fn hash_more(h: &mut Hashers, file: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    feed(h, file, offset, len, None)
-}
-
 fn feed(
     h: &mut Hashers,
     from: &File,

@@ -17,9 +17,9 @@ use crate::lock::ranges::Owner;
 use crate::lock::{Create, LockError, WriteGuard};
 use crate::platform::{self, Attr, FileKind, FsStats, Holder, LockKind, OpenMode, Range, SetTime};
 
-use super::checksum::Hashers;
 use super::meta::{self, Stamp};
 use super::object::{is_not_found, read_record, Prune, RETRIES};
+use super::temp::Hashing;
 use super::temp::TempFile;
 use super::{io, layout, user_and_standard, ObjectInfo, ReadConditions, Result, Store, StoreError};
 
@@ -662,7 +662,7 @@ impl Store {
         Ok(Draft {
             temp,
             meta,
-            hashers: Hashers::new(&[]),
+            hashing: Hashing::new(&[]),
             len,
         })
     }
@@ -736,9 +736,9 @@ impl Store {
 pub struct Draft {
     temp: TempFile,
     meta: BTreeMap<String, String>,
-    /// MD5 of the bytes [0, hashers.len()), still valid because nothing before that was
+    /// MD5 of the bytes [0, hashing.len()), still valid because nothing before that was
     /// written again since.
-    hashers: Hashers,
+    hashing: Hashing,
     len: u64,
 }
 
@@ -747,11 +747,11 @@ impl Draft {
     pub fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
         platform::write_at(self.temp.file(), buf, offset)
             .map_err(StoreError::io("write", self.temp.path()))?;
-        let hashed = self.hashers.len();
+        let hashed = self.hashing.len();
         if offset == hashed {
-            self.hashers.update(buf);
+            self.hashing.update(buf);
         } else if offset < hashed {
-            self.hashers = Hashers::new(&[]);
+            self.hashing = Hashing::new(&[]);
         }
         self.len = self.len.max(offset + buf.len() as u64);
         Ok(())
@@ -769,8 +769,8 @@ impl Draft {
             .file()
             .set_len(len)
             .map_err(StoreError::io("truncate", self.temp.path()))?;
-        if len < self.hashers.len() {
-            self.hashers = Hashers::new(&[]);
+        if len < self.hashing.len() {
+            self.hashing = Hashing::new(&[]);
         }
         self.len = len;
         Ok(())
@@ -831,14 +831,22 @@ impl Draft {
         let Draft {
             temp,
             mut meta,
-            mut hashers,
+            mut hashing,
             len,
         } = self;
-        let hashed = hashers.len();
-        io::hash_more(&mut hashers, temp.file(), hashed, len - hashed)
-            .map_err(StoreError::io("read", temp.path()))?;
-        temp.sync()?;
-        meta.insert("etag".into(), hashers.finish().md5_hex());
+        // What was not written in order is hashed from the file now.
+        let mut buf = vec![0u8; io::CHUNK];
+        while hashing.len() < len {
+            let at = hashing.len();
+            let want = ((len - at) as usize).min(buf.len());
+            let n = platform::read_at(temp.file(), &mut buf[..want], at)
+                .map_err(StoreError::io("read", temp.path()))?;
+            if n == 0 {
+                break;
+            }
+            hashing.update(&buf[..n]);
+        }
+        meta.insert("etag".into(), hashing.finish()?.md5_hex());
         store.publish(
             bucket,
             key,
