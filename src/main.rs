@@ -229,6 +229,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         Some(p) => config::existing_share(p)?,
         None => config::default_share()?,
     };
+    if let Some(dir) = &args.mount {
+        check_mount_dir(dir, &share, args.mount_attr_ttl)?;
+    }
     if args.require_mount && !nasgate::ops::mounts::is_mount_point(&share).unwrap_or(false) {
         anyhow::bail!(
             "share {} is not a mount point (--require-mount): is the NAS mounted?",
@@ -264,7 +267,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         upload_expiry: Duration::from_secs(args.upload_expiry * 3600),
     };
     let mount = match &args.mount {
-        Some(dir) => Some(start_mount(&store, &share, dir, &args)?),
+        Some(dir) => Some(start_mount(&store, dir, &args)?),
         None => None,
     };
     tracing::info!(share = %share.display(), %address, style = ?test.style, "serving");
@@ -302,10 +305,33 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
 
 fn start_mount(
     store: &Arc<nasgate::store::Store>,
-    share: &std::path::Path,
     dir: &std::path::Path,
     args: &ServeArgs,
 ) -> Result<mountd::Mount> {
+    let options = mountd::MountOptions {
+        attr_ttl: Duration::from_secs_f64(args.mount_attr_ttl),
+        allow_other: args.mount_allow_other,
+        ..mountd::MountOptions::default()
+    };
+    let backend =
+        nasgate::mount::StoreBackend::new(store.clone()).with_observer(|op, errno, took| {
+            let result = errno.map_or_else(|| "ok".to_string(), |e| e.name());
+            nasgate::metrics::get().fuse(op, result, took);
+        });
+    let m = mountd::mount(Arc::new(backend), dir, &options)?;
+    tracing::info!(mount = %m.path().display(), "mounted");
+    Ok(m)
+}
+
+/// Checks `--mount` before anything touches the share, so a bad mount point changes nothing.
+fn check_mount_dir(dir: &std::path::Path, share: &std::path::Path, ttl: f64) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => anyhow::bail!("mount point {} is not a directory", dir.display()),
+        // A dead FUSE mount left by a crash: mounting clears it.
+        Err(e) if e.raw_os_error() == Some(nasgate::platform::ENOTCONN) => return Ok(()),
+        Err(e) => anyhow::bail!("mount point {}: {e}", dir.display()),
+    }
     let inside = |a: &std::path::Path, b: &std::path::Path| match (
         std::fs::canonicalize(a),
         std::fs::canonicalize(b),
@@ -320,22 +346,10 @@ fn start_mount(
             share.display()
         );
     }
-    if !(args.mount_attr_ttl.is_finite() && args.mount_attr_ttl >= 0.0) {
+    if !(ttl.is_finite() && ttl >= 0.0) {
         anyhow::bail!("--mount-attr-ttl must be a number of seconds, 0 or more");
     }
-    let options = mountd::MountOptions {
-        attr_ttl: Duration::from_secs_f64(args.mount_attr_ttl),
-        allow_other: args.mount_allow_other,
-        ..mountd::MountOptions::default()
-    };
-    let backend =
-        nasgate::mount::StoreBackend::new(store.clone()).with_observer(|op, errno, took| {
-            let result = errno.map_or_else(|| "ok".to_string(), |e| e.name());
-            nasgate::metrics::get().fuse(op, result, took);
-        });
-    let m = mountd::mount(Arc::new(backend), dir, &options)?;
-    tracing::info!(mount = %m.path().display(), "mounted");
-    Ok(m)
+    Ok(())
 }
 
 fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {

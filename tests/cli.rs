@@ -90,16 +90,30 @@ fn non_loopback_address_without_credentials_is_refused() {
 }
 
 #[test]
-fn mount_flag_fails_clearly_until_the_fuse_front_exists() {
+fn a_bad_mount_point_fails_in_one_line_and_leaves_the_share_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = nasgate();
-    c.arg("serve")
-        .arg(dir.path())
-        .args(["--address", "127.0.0.1:0", "--mount"])
-        .arg(dir.path().join("mnt"));
-    let (code, _, err) = run_bounded(c);
-    assert_ne!(code, 0);
-    assert!(err.contains("--mount"), "{err}");
+    let share = dir.path().join("share");
+    std::fs::create_dir(&share).expect("share");
+    let inside = share.join("inside");
+    std::fs::create_dir(&inside).expect("mount dir");
+    for (mnt, says) in [
+        (dir.path().join("missing"), "mount point"),
+        (inside, "must not contain one another"),
+    ] {
+        let mut c = nasgate();
+        c.arg("serve")
+            .arg(&share)
+            .args(["--address", "127.0.0.1:0", "--mount"])
+            .arg(&mnt);
+        let (code, _, err) = run_bounded(c);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(says), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            !share.join(".minio.sys").exists(),
+            "a refused start must not touch the share"
+        );
+    }
 }
 
 #[test]

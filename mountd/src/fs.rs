@@ -320,6 +320,14 @@ impl Fs {
         reply.entry(&self.ttl, &fuse_attr(id, attr), Generation(0));
     }
 
+    /// Answers a request that names a new or found entry of `parent`.
+    fn reply_entry(&self, parent: INodeNo, r: Result<(String, Attr)>, reply: ReplyEntry) {
+        match r {
+            Ok((name, a)) => self.entry(parent, &name, &a, reply),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
     fn creator(req: &Request, mode: u32, umask: u32) -> Creator {
         Creator {
             mode: mode & !umask & 0o7777,
@@ -451,10 +459,7 @@ impl Filesystem for Fs {
                 Err(e) => Err(e),
             }
         });
-        match r {
-            Ok((name, a)) => self.entry(parent, &name, &a, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(parent, r, reply);
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -570,10 +575,7 @@ impl Filesystem for Fs {
                 .make_dir(&path, Self::creator(req, mode, umask))?;
             Ok((name, self.backend.attr(&path)?))
         });
-        match r {
-            Ok((name, a)) => self.entry(parent, &name, &a, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(parent, r, reply);
     }
 
     fn mknod(
@@ -603,10 +605,7 @@ impl Filesystem for Fs {
             d.publish(&path)?;
             Ok((name, self.backend.attr(&path)?))
         });
-        match r {
-            Ok((name, a)) => self.entry(parent, &name, &a, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(parent, r, reply);
     }
 
     fn link(
@@ -669,10 +668,7 @@ impl Filesystem for Fs {
                 .symlink(&path, target, Self::creator(req, 0o777, 0))?;
             Ok((name, self.backend.attr(&path)?))
         });
-        match r {
-            Ok((name, a)) => self.entry(parent, &name, &a, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(parent, r, reply);
     }
 
     fn rename(

@@ -676,6 +676,9 @@ pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
 }
 
+/// "Transport endpoint is not connected": what a dead FUSE mount answers.
+pub const ENOTCONN: i32 = libc::ENOTCONN;
+
 /// Writes all of `buf` at `offset` without moving the file position.
 pub fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)

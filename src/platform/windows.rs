@@ -241,6 +241,9 @@ fn len_parts(range: Range) -> (u32, u32) {
     (len as u32, (len >> 32) as u32)
 }
 
+/// "Not connected" (WSAENOTCONN); FUSE mounts, where it matters on Linux, do not exist here.
+pub const ENOTCONN: i32 = 10057;
+
 static SHARE_LOCKS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Benchmarks only: every share lock succeeds at once without a system call.

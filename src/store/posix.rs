@@ -511,10 +511,19 @@ impl Store {
         super::crash_point("rename.data-moved");
         // The source's record goes with its data (rename keeps the inode, so its stamp still
         // matches); it replaces the target's lock file, so anyone waiting there looks again.
-        match self.root.rename(&src_meta, &dst_meta) {
+        self.follow_data(&src, &dst, &src_meta, &dst_meta)?;
+        drop((g1, g2));
+        self.prune(&layout::meta_dir(sb, sk), &layout::bucket_meta(sb));
+        Ok(())
+    }
+
+    /// After data moved from `src` to `dst`: moves its metadata (a record or a tree of them)
+    /// from `src_meta` to `dst_meta`, then makes both moves durable.
+    fn follow_data(&self, src: &Path, dst: &Path, src_meta: &Path, dst_meta: &Path) -> Result<()> {
+        match self.root.rename(src_meta, dst_meta) {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(StoreError::io("rename", &src_meta)(e)),
+            Err(e) => return Err(StoreError::io("rename", src_meta)(e)),
         }
         if self.durable() {
             for rel in [src.parent(), dst.parent(), dst_meta.parent()]
@@ -526,8 +535,6 @@ impl Store {
                     .map_err(StoreError::io("fsync", rel))?;
             }
         }
-        drop((g1, g2));
-        self.prune(&layout::meta_dir(sb, sk), &layout::bucket_meta(sb));
         Ok(())
     }
 
@@ -595,21 +602,7 @@ impl Store {
         // Whatever sits at the target's metadata path describes nothing (the target was
         // absent or an empty directory), so it gives way.
         self.remove_tree(&dst_meta)?;
-        match self.root.rename(&src_meta, &dst_meta) {
-            Ok(()) => {}
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(StoreError::io("rename", &src_meta)(e)),
-        }
-        if self.durable() {
-            for rel in [src.parent(), dst.parent(), dst_meta.parent()]
-                .into_iter()
-                .flatten()
-            {
-                self.root
-                    .sync_dir(rel)
-                    .map_err(StoreError::io("fsync", rel))?;
-            }
-        }
+        self.follow_data(&src, &dst, &src_meta, &dst_meta)?;
         drop(guards);
         Ok(())
     }
