@@ -426,6 +426,54 @@ impl Fs {
     }
 }
 
+impl Fs {
+    fn read_into(
+        &self,
+        buf: &mut Vec<u8>,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        reply: ReplyData,
+    ) {
+        if buf.len() < size as usize {
+            buf.resize(size as usize, 0);
+        }
+        let buf = &mut buf[..size as usize];
+        let r = self.timed("read", || {
+            let h = self.handle(fh)?;
+            let mut filled = 0;
+            // The kernel expects a full buffer except at the end of the file.
+            while filled < buf.len() {
+                let at = offset + filled as u64;
+                let n = match &*h {
+                    Handle::Read { reader, .. } => reader.read_at(&mut buf[filled..], at)?,
+                    Handle::Write(w, _) => {
+                        let w = w.lock();
+                        match &w.draft {
+                            Some(d) => d.read_at(&mut buf[filled..], at)?,
+                            None => {
+                                let r = self.backend.open_read(&self.path(ino)?)?;
+                                r.read_at(&mut buf[filled..], at)?
+                            }
+                        }
+                    }
+                    Handle::Dir { .. } => return Err(Errno::EISDIR),
+                };
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            Ok(filled)
+        });
+        match r {
+            Ok(n) => reply.data(&buf[..n]),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+}
+
 impl Filesystem for Fs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Tool locks come to us (and go on to the share) instead of staying in this kernel;
@@ -844,39 +892,12 @@ impl Filesystem for Fs {
         _lock_owner: Option<KernelOwner>,
         reply: ReplyData,
     ) {
-        let r = self.timed("read", || {
-            let h = self.handle(fh)?;
-            let mut buf = vec![0u8; size as usize];
-            let mut filled = 0;
-            // The kernel expects a full buffer except at the end of the file.
-            while filled < buf.len() {
-                let at = offset + filled as u64;
-                let n = match &*h {
-                    Handle::Read { reader, .. } => reader.read_at(&mut buf[filled..], at)?,
-                    Handle::Write(w, _) => {
-                        let w = w.lock();
-                        match &w.draft {
-                            Some(d) => d.read_at(&mut buf[filled..], at)?,
-                            None => {
-                                let r = self.backend.open_read(&self.path(ino)?)?;
-                                r.read_at(&mut buf[filled..], at)?
-                            }
-                        }
-                    }
-                    Handle::Dir { .. } => return Err(Errno::EISDIR),
-                };
-                if n == 0 {
-                    break;
-                }
-                filled += n;
-            }
-            buf.truncate(filled);
-            Ok(buf)
-        });
-        match r {
-            Ok(b) => reply.data(&b),
-            Err(e) => reply.error(errno(e)),
+        thread_local! {
+            // One buffer per request thread, reused: a fresh, zeroed megabyte per read costs
+            // as much as the copy itself.
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        BUF.with_borrow_mut(|buf| self.read_into(buf, ino, fh, offset, size, reply));
     }
 
     fn write(

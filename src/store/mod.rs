@@ -197,16 +197,16 @@ pub struct Store {
     locks: Arc<Locks>,
     instance: String,
     config: StoreConfig,
-    /// Listing details of recently listed objects, each valid while its data file keeps the
-    /// identity, size and mtime it had: a listing then skips reading every fs.json.
-    listed: parking_lot::Mutex<
-        std::collections::HashMap<String, (crate::platform::Stat, Arc<ObjectInfo>)>,
-    >,
+    /// ETags of recently listed objects, each valid while its data file keeps the identity,
+    /// size and mtime it had (an ETag changes only with the bytes): a listing then skips
+    /// reading every fs.json.
+    listed:
+        parking_lot::Mutex<std::collections::HashMap<String, (crate::platform::Stat, Box<str>)>>,
     _owner: ShareLock,
 }
 
-/// Most entries the listing cache keeps before it starts over.
-const LISTED_MAX: usize = 200_000;
+/// Most entries the listing cache keeps before it starts over (about 20 MiB).
+const LISTED_MAX: usize = 131_072;
 
 impl Store {
     /// Opens the store on the share behind `locks`: checks or creates format.json and this

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::lock::{Create, LockError, ReadGuard, WriteGuard};
@@ -334,7 +333,8 @@ pub struct CopyOptions {
     pub condition: WriteCondition,
 }
 
-/// One page of a listing with each object's details.
+/// One page of a listing with each object's details: key, size, modification time and
+/// ETag (what a listing shows; metadata, parts and checksums are left empty).
 #[derive(Debug, Clone, Default)]
 pub struct ObjectPage {
     /// Objects, in S3 order.
@@ -1119,20 +1119,30 @@ impl Store {
             Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
         };
         let cache_key = data_rel.to_string_lossy().into_owned();
-        if let Some((seen, info)) = self.listed.lock().get(&cache_key) {
+        let slim = |st: &Stat, etag: &str| ObjectInfo {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: st.size,
+            modified: st.modified(),
+            etag: etag.into(),
+            meta: BTreeMap::new(),
+            parts: Vec::new(),
+            checksums: Vec::new(),
+        };
+        if let Some((seen, etag)) = self.listed.lock().get(&cache_key) {
             if *seen == st {
-                return Ok(Some(ObjectInfo::clone(info)));
+                return Ok(Some(slim(&st, etag)));
             }
         }
-        let info = self.listed_uncached(bucket, key, &st)?;
-        if let Some(i) = &info {
-            let mut cache = self.listed.lock();
-            if cache.len() >= super::LISTED_MAX {
-                cache.clear();
-            }
-            cache.insert(cache_key, (st, Arc::new(i.clone())));
+        let Some(info) = self.listed_uncached(bucket, key, &st)? else {
+            return Ok(None);
+        };
+        let mut cache = self.listed.lock();
+        if cache.len() >= super::LISTED_MAX {
+            cache.clear();
         }
-        Ok(info)
+        cache.insert(cache_key, (st, info.etag.as_str().into()));
+        Ok(Some(slim(&st, &info.etag)))
     }
 
     /// Stats `rel` through an open handle on its directory, reusing the one in `dir` when it
