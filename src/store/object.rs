@@ -1118,6 +1118,10 @@ impl Store {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
         };
+        if layout::is_dir_key(key) {
+            // Directory objects: size 0 and the empty ETag, nothing to cache.
+            return self.listed_uncached(bucket, key, &st);
+        }
         let cache_key = data_rel.to_string_lossy().into_owned();
         let slim = |st: &Stat, etag: &str| ObjectInfo {
             bucket: bucket.into(),
