@@ -75,7 +75,7 @@ impl Metrics {
         );
         registry.register(
             "lock_wait_seconds",
-            "Time spent acquiring locks, by kind (namespace, share, tool) and mode",
+            "Time spent acquiring locks, by kind (namespace, share) and mode",
             m.lock_wait.clone(),
         );
         registry.register(
@@ -136,7 +136,7 @@ impl Metrics {
         }
     }
 
-    /// Records a lock acquisition (`kind`: namespace, share or tool; `mode`: shared or
+    /// Records a lock acquisition (`kind`: namespace or share; `mode`: shared or
     /// exclusive) that took `took`, or timed out.
     pub fn lock_wait(
         &self,
