@@ -683,10 +683,7 @@ impl Filesystem for Fs {
             self.nodes.lock().detach(parent.0, &name);
             Ok(())
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(r, reply);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -696,10 +693,7 @@ impl Filesystem for Fs {
             self.nodes.lock().detach(parent.0, &name);
             Ok(())
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(r, reply);
     }
 
     fn symlink(
@@ -756,10 +750,7 @@ impl Filesystem for Fs {
                 .rename(parent.0, &name, newparent.0, &newname);
             Ok(())
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(r, reply);
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -951,10 +942,7 @@ impl Filesystem for Fs {
             Handle::Write(w, _) => self.publish(&mut w.lock()),
             _ => Ok(()),
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(r, reply);
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
@@ -962,10 +950,7 @@ impl Filesystem for Fs {
             Handle::Write(w, _) => self.publish(&mut w.lock()),
             _ => Ok(()),
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(r, reply);
     }
 
     fn release(
@@ -1207,6 +1192,14 @@ struct ClearOnDrop<'a>(&'a Mutex<Option<Attr>>);
 impl Drop for ClearOnDrop<'_> {
     fn drop(&mut self) {
         *self.0.lock() = None;
+    }
+}
+
+/// Answers a request whose success carries nothing.
+fn reply_empty(r: Result<()>, reply: ReplyEmpty) {
+    match r {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(e)),
     }
 }
 
