@@ -4,8 +4,6 @@
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
-
 /// S3's XML namespace.
 pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
@@ -72,9 +70,11 @@ fn escape_into(out: &mut String, s: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // A parser turns a raw CR into LF; the reference keeps it.
+            '\r' => out.push_str("&#xD;"),
             // XML 1.0 cannot carry most control characters even escaped; keys with them are
             // only listable with encoding-type=url.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n') => {
                 let _ = write!(out, "&#x{:X};", c as u32);
             }
             c => out.push(c),
@@ -116,78 +116,232 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// One element of a request body: its local name (namespace prefix dropped), its child
+/// elements, and its text exactly as sent (entities and CDATA resolved, nothing trimmed).
+///
+/// Request bodies are read into this small tree instead of through a serde deserializer because
+/// keys and tag values are byte strings: a deserializer that trims text turned the key `" a "`
+/// into `a` and deleted the wrong object.
+#[derive(Debug, Default)]
+pub struct Element {
+    name: String,
+    children: Vec<Element>,
+    text: String,
+}
+
+impl Element {
+    /// Parses a whole document and returns its root element; None when it is not well formed.
+    pub fn parse(body: &[u8]) -> Option<Element> {
+        use quick_xml::events::Event;
+        let text = std::str::from_utf8(body).ok()?;
+        let mut reader = quick_xml::Reader::from_str(text);
+        reader.config_mut().trim_text(false);
+        reader.config_mut().check_end_names = true;
+        let mut stack: Vec<Element> = Vec::new();
+        let mut root = None;
+        loop {
+            let event = reader.read_event().ok()?;
+            match event {
+                // A second root element.
+                Event::Start(_) | Event::Empty(_) if root.is_some() => return None,
+                Event::Start(e) => stack.push(Element::named(e.local_name().as_ref())?),
+                Event::Empty(e) => {
+                    let element = Element::named(e.local_name().as_ref())?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(element),
+                        None => root = Some(element),
+                    }
+                }
+                Event::End(_) => {
+                    let element = stack.pop()?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(element),
+                        None => root = Some(element),
+                    }
+                }
+                Event::Text(t) => {
+                    let t = t.unescape().ok()?;
+                    match stack.last_mut() {
+                        Some(open) => open.text.push_str(&t),
+                        // Only whitespace may stand outside the root element.
+                        None if t.chars().all(char::is_whitespace) => {}
+                        None => return None,
+                    }
+                }
+                Event::CData(c) => {
+                    let c = std::str::from_utf8(&c.into_inner()).ok()?.to_owned();
+                    stack.last_mut()?.text.push_str(&c);
+                }
+                Event::Eof => break,
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+            }
+        }
+        if !stack.is_empty() {
+            return None;
+        }
+        root
+    }
+
+    fn named(name: &[u8]) -> Option<Element> {
+        Some(Element {
+            name: std::str::from_utf8(name).ok()?.to_owned(),
+            ..Element::default()
+        })
+    }
+
+    /// The element's local name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The first child of this name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every child of this name, in document order.
+    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The text exactly as sent (for keys, tag keys and values).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The text of a child holding a number or a word, where surrounding whitespace is only
+    /// formatting.
+    fn child_word(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.trim())
+    }
+}
+
+/// A request body nasgate parses: built from the document's root element.
+pub trait FromXml: Sized {
+    /// The root element's name.
+    const ROOT: &'static str;
+    /// Reads the document from its root; None when required parts are missing or malformed.
+    fn from_root(root: &Element) -> Option<Self>;
+}
+
+/// Parses an XML request body into `T`; None when it is not well formed or not a `T`.
+pub fn parse<T: FromXml>(body: &[u8]) -> Option<T> {
+    let root = Element::parse(body)?;
+    if root.name != T::ROOT {
+        return None;
+    }
+    T::from_root(&root)
+}
+
+fn parse_bool(word: Option<&str>) -> Option<bool> {
+    match word {
+        None => Some(false),
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => None,
+    }
+}
+
 /// Body of CompleteMultipartUpload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct CompleteMultipartUpload {
     /// Listed parts.
-    #[serde(rename = "Part", default)]
     pub parts: Vec<CompletedPart>,
 }
 
 /// One listed part.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct CompletedPart {
     /// Part number.
-    #[serde(rename = "PartNumber")]
     pub number: u32,
     /// Its ETag as the client saw it.
-    #[serde(rename = "ETag")]
     pub etag: String,
 }
 
+impl FromXml for CompleteMultipartUpload {
+    const ROOT: &'static str = "CompleteMultipartUpload";
+    fn from_root(root: &Element) -> Option<Self> {
+        let parts = root
+            .children("Part")
+            .map(|p| {
+                Some(CompletedPart {
+                    number: p.child_word("PartNumber")?.parse().ok()?,
+                    etag: p.child_word("ETag")?.to_owned(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(CompleteMultipartUpload { parts })
+    }
+}
+
 /// Body of DeleteObjects.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Delete {
     /// Quiet mode: report errors only.
-    #[serde(rename = "Quiet", default)]
     pub quiet: bool,
     /// Keys to delete.
-    #[serde(rename = "Object", default)]
     pub objects: Vec<DeleteObject>,
 }
 
 /// One key to delete.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct DeleteObject {
-    /// The key.
-    #[serde(rename = "Key")]
+    /// The key, exactly as sent.
     pub key: String,
     /// Version (must be absent or "null": nasgate is unversioned).
-    #[serde(rename = "VersionId", default)]
     pub version_id: Option<String>,
 }
 
-/// Body of PutObjectTagging.
-#[derive(Debug, Deserialize)]
-pub struct Tagging {
-    /// The tags.
-    #[serde(rename = "TagSet")]
-    pub tag_set: TagSet,
+impl FromXml for Delete {
+    const ROOT: &'static str = "Delete";
+    fn from_root(root: &Element) -> Option<Self> {
+        let objects = root
+            .children("Object")
+            .map(|o| {
+                Some(DeleteObject {
+                    key: o.child("Key")?.text().to_owned(),
+                    version_id: o.child_word("VersionId").map(str::to_owned),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Delete {
+            quiet: parse_bool(root.child_word("Quiet"))?,
+            objects,
+        })
+    }
 }
 
-/// A set of tags.
-#[derive(Debug, Deserialize)]
-pub struct TagSet {
-    /// The tags.
-    #[serde(rename = "Tag", default)]
+/// Body of PutObjectTagging.
+#[derive(Debug)]
+pub struct Tagging {
+    /// The tags, keys and values exactly as sent.
     pub tags: Vec<Tag>,
 }
 
 /// One tag.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Tag {
     /// Tag key.
-    #[serde(rename = "Key")]
     pub key: String,
     /// Tag value.
-    #[serde(rename = "Value")]
     pub value: String,
 }
 
-/// Parses an XML request body into `T`.
-pub fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
-    let text = std::str::from_utf8(body).ok()?;
-    quick_xml::de::from_str(text).ok()
+impl FromXml for Tagging {
+    const ROOT: &'static str = "Tagging";
+    fn from_root(root: &Element) -> Option<Self> {
+        let tags = root
+            .child("TagSet")?
+            .children("Tag")
+            .map(|t| {
+                Some(Tag {
+                    key: t.child("Key")?.text().to_owned(),
+                    value: t.child("Value")?.text().to_owned(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Tagging { tags })
+    }
 }
 
 #[cfg(test)]
@@ -226,7 +380,68 @@ mod tests {
         let t: Tagging =
             parse(b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>")
                 .unwrap();
-        assert_eq!(t.tag_set.tags[0].value, "v");
+        assert_eq!(t.tags[0].value, "v");
         assert!(parse::<Delete>(b"<Delete><Object>").is_none());
+    }
+
+    #[test]
+    fn key_text_is_kept_exactly() {
+        let d: Delete = parse(
+            b"<Delete>\n  <Object><Key> </Key></Object>\n  <Object><Key>  a  </Key></Object>\n  <Object><Key>\ttab&#xD;\n</Key></Object><Object><Key><![CDATA[<&>]]> &amp;%</Key></Object><Object><Key></Key></Object></Delete>",
+        )
+        .unwrap();
+        let keys: Vec<&str> = d.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, [" ", "  a  ", "\ttab\r\n", "<&> &%", ""]);
+        assert!(!d.quiet);
+        let t: Tagging = parse(
+            b"<Tagging><TagSet><Tag><Key> k </Key><Value>\tv </Value></Tag></TagSet></Tagging>",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.tags[0].key.as_str(), t.tags[0].value.as_str()),
+            (" k ", "\tv ")
+        );
+        // Numbers and words may be padded; they are not keys.
+        let c: CompleteMultipartUpload = parse(
+            b"<CompleteMultipartUpload><Part><PartNumber> 7 </PartNumber><ETag>\n\"e\"\n</ETag></Part></CompleteMultipartUpload>",
+        )
+        .unwrap();
+        assert_eq!((c.parts[0].number, c.parts[0].etag.as_str()), (7, "\"e\""));
+        let q: Delete = parse(b"<Delete><Quiet> true </Quiet></Delete>").unwrap();
+        assert!(q.quiet);
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused() {
+        for bad in [
+            &b"<Delete><Object><Key>a</Key></Object>"[..],
+            b"<Delete></Object></Delete>",
+            b"<Delete/><Delete/>",
+            b"text<Delete/>",
+            b"<Delete><Quiet>maybe</Quiet></Delete>",
+            b"<Delete><Object><VersionId>null</VersionId></Object></Delete>",
+            b"<Other/>",
+            b"<Delete>\xff</Delete>",
+            b"<Delete><Object><Key>&bogus;</Key></Object></Delete>",
+        ] {
+            assert!(
+                parse::<Delete>(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(
+            Element::parse(b"<?xml version=\"1.0\"?>\n<!-- c --><a:Delete xmlns:a=\"x\"/>\n")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn written_text_survives_a_parser() {
+        let key = " \ta\r\nb <&>\"' ";
+        let mut w = XmlWriter::plain("Delete");
+        w.open("Object").text("Key", key).close("Object");
+        let d: Delete = parse(w.finish("Delete").as_bytes()).unwrap();
+        assert_eq!(d.objects[0].key, key);
     }
 }
