@@ -269,6 +269,25 @@ impl Store {
                         repaired,
                     });
                 }
+            } else if name == layout::SYS && kind == Some(FileKind::Dir) {
+                // A directory object's record: orphaned once its directory is gone.
+                let Some(dir_key) = dir.to_str().filter(|k| !k.is_empty()) else {
+                    continue;
+                };
+                let key = format!("{dir_key}/");
+                let has_dir = matches!(self.root.stat(&layout::data(bucket, &key)), Ok(st) if st.kind == FileKind::Dir);
+                if !has_dir {
+                    let repaired = options.repair && {
+                        self.remove_directory_record(bucket, &key);
+                        true
+                    };
+                    report.findings.push(Finding {
+                        problem: Problem::OrphanedMetadata,
+                        path: format!("{}", layout::dir_meta(bucket, &key).display()),
+                        detail: format!("no directory object {bucket}/{key}"),
+                        repaired,
+                    });
+                }
             } else if kind == Some(FileKind::Dir) {
                 self.fsck_orphans(bucket, &child, options, report)?;
             }

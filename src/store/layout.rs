@@ -4,6 +4,7 @@
 //! - `<bucket>/<key>`: object data; a key's `/` are directories.
 //! - `.minio.sys/format.json`: marks an FS-mode share.
 //! - `.minio.sys/buckets/<bucket>/<key>/fs.json`: the object's metadata and lock file.
+//! - `.minio.sys/buckets/<bucket>/<dir>/.minio.sys/fs.json`: a directory object's metadata.
 //! - `.minio.sys/multipart/<sha256(bucket/key)>/<upload-id>/`: an upload's fs.json and parts.
 //! - `.minio.sys/tmp/<instance-id>/`: staging files of one running instance.
 
@@ -126,6 +127,14 @@ pub fn meta(bucket: &str, key: &str) -> PathBuf {
     meta_dir(bucket, key).join("fs.json")
 }
 
+/// Relative path of a directory object's metadata (`dir/`): beside the metadata of the keys
+/// below it, under a name no key component can have (`.minio.sys` is refused in keys), so it
+/// never collides with the record of a key such as `dir/fs.json`. MinIO's FS mode kept no
+/// metadata for directory objects and ignores this file.
+pub fn dir_meta(bucket: &str, key: &str) -> PathBuf {
+    meta_dir(bucket, key).join(SYS).join("fs.json")
+}
+
 /// Relative path of format.json.
 pub fn format() -> PathBuf {
     Path::new(SYS).join("format.json")
@@ -230,6 +239,10 @@ mod tests {
         assert_eq!(
             meta("b", "x/y"),
             Path::new(".minio.sys/buckets/b/x/y/fs.json")
+        );
+        assert_eq!(
+            dir_meta("b", "x/d/"),
+            Path::new(".minio.sys/buckets/b/x/d/.minio.sys/fs.json")
         );
         assert_eq!(
             uploads("b", "k"),

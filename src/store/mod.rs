@@ -67,7 +67,12 @@ pub enum StoreError {
     PreconditionFailed,
     /// The object was not modified (If-None-Match / If-Modified-Since on a read).
     #[error("not modified")]
-    NotModified,
+    NotModified {
+        /// The object's ETag, unquoted (a 304 still carries it).
+        etag: String,
+        /// The object's last modification.
+        modified: std::time::SystemTime,
+    },
     /// The body's MD5 differs from Content-MD5.
     #[error("the Content-MD5 you specified did not match what was received")]
     BadDigest,

@@ -157,14 +157,21 @@ impl ObjectInfo {
         }
         if let Some(m) = &c.if_none_match {
             if etag_matches(m, &self.etag) {
-                return Err(StoreError::NotModified);
+                return Err(self.not_modified());
             }
         } else if let Some(t) = c.if_modified_since {
             if modified <= secs(t) {
-                return Err(StoreError::NotModified);
+                return Err(self.not_modified());
             }
         }
         Ok(())
+    }
+
+    fn not_modified(&self) -> StoreError {
+        StoreError::NotModified {
+            etag: self.etag.clone(),
+            modified: self.modified,
+        }
     }
 
     fn from_record(bucket: &str, key: &str, st: &Stat, record: &FsJson) -> ObjectInfo {
@@ -204,6 +211,16 @@ impl ObjectInfo {
             parts: Vec::new(),
             checksums: Vec::new(),
         }
+    }
+
+    /// A directory object with the headers and user metadata its record keeps.
+    fn directory_with(bucket: &str, key: &str, st: &Stat, record: Option<FsJson>) -> ObjectInfo {
+        let mut info = ObjectInfo::directory(bucket, key, st);
+        if let Some(record) = record {
+            info.meta = record.meta;
+            info.meta.remove("etag");
+        }
+        info
     }
 }
 
@@ -300,7 +317,7 @@ impl Upload {
                     why: "a key ending in '/' is a directory and cannot hold data",
                 });
             }
-            return store.put_directory(&bucket, &key, &options.condition);
+            return store.put_directory(&bucket, &key, &options.condition, options.meta);
         }
         options.meta.insert("etag".into(), digests.md5_hex());
         let checksums = digests
@@ -444,29 +461,49 @@ impl Store {
     }
 
     /// The directory behind directory object `key` (`dir/`), if that object exists: a
-    /// directory with nothing visible in it. A directory that holds objects only carries their
-    /// keys, as listings show it, so reads must not find it either.
+    /// directory with nothing visible in it, or one made by a PUT of `dir/` (it has a record)
+    /// that objects were put into since, as S3 keeps such a marker beside the keys below it.
+    /// A directory that only carries the keys below it is no object, as listings show it.
     fn directory_object(&self, bucket: &str, key: &str) -> Result<Option<Stat>> {
         let rel = layout::data(bucket, key);
+        let st = match self.root.stat(&rel) {
+            Ok(st) if st.kind == FileKind::Dir => st,
+            Ok(_) => return Ok(None),
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(StoreError::io("stat", &rel)(e)),
+        };
         let tree = BucketTree {
             store: self,
             bucket,
         };
         match tree.entries(key.trim_end_matches('/')) {
-            Ok(entries) if entries.is_empty() => {}
-            Ok(_) => return Ok(None),
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(StoreError::io("list", &rel)(e)),
-        }
-        match self.root.stat(&rel) {
-            Ok(st) if st.kind == FileKind::Dir => Ok(Some(st)),
+            Ok(entries) if entries.is_empty() => Ok(Some(st)),
+            Ok(_) if self.directory_record(bucket, key, &st).is_some() => Ok(Some(st)),
             Ok(_) => Ok(None),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(StoreError::io("stat", &rel)(e)),
+            Err(e) => Err(StoreError::io("list", &rel)(e)),
         }
     }
 
-    fn put_directory(&self, bucket: &str, key: &str, cond: &WriteCondition) -> Result<ObjectInfo> {
+    /// The metadata record of directory object `key`, if it was written for the directory
+    /// that is there now (a directory removed and made again by a POSIX tool has none).
+    fn directory_record(&self, bucket: &str, key: &str, st: &Stat) -> Option<FsJson> {
+        let bytes = self.locks.peek(&layout::dir_meta(bucket, key)).ok()?;
+        FsJson::parse(&bytes)
+            .ok()
+            .flatten()
+            .filter(|r| r.nasgate.as_ref().is_some_and(|s| s.ino == st.id.ino))
+    }
+
+    /// Makes directory object `key` (`dir/`) and writes its record (content type, user
+    /// metadata) under the record's exclusive lock.
+    fn put_directory(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &WriteCondition,
+        mut meta: BTreeMap<String, String>,
+    ) -> Result<ObjectInfo> {
         let rel = layout::data(bucket, key);
         let exists = self.directory_object(bucket, key)?.is_some();
         match cond {
@@ -482,19 +519,65 @@ impl Store {
             }
             _ => {}
         }
+        let conflict = |why| StoreError::KeyConflict {
+            bucket: bucket.into(),
+            key: key.into(),
+            why,
+        };
         self.make_dirs(&rel).map_err(|e| {
             if e.kind() == ErrorKind::AlreadyExists || e.kind() == ErrorKind::NotADirectory {
-                StoreError::KeyConflict {
-                    bucket: bucket.into(),
-                    key: key.into(),
-                    why: "an object exists where the directory would be",
-                }
+                conflict("an object exists where the directory would be")
             } else {
                 StoreError::io("create", &rel)(e)
             }
         })?;
         let st = self.root.stat(&rel).map_err(StoreError::io("stat", &rel))?;
-        Ok(ObjectInfo::directory(bucket, key, &st))
+        let record_rel = layout::dir_meta(bucket, key);
+        if let Some(record_dir) = record_rel.parent() {
+            match self.make_dirs(record_dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                    return Err(conflict("its metadata path is blocked"))
+                }
+                Err(e) => return Err(StoreError::io("create", record_dir)(e)),
+            }
+        }
+        meta.insert("etag".into(), meta::EMPTY_ETAG.into());
+        let record = FsJson::new(meta, Stamp::of(&st));
+        let guard = self.locks.write(&record_rel, Create::Yes)?;
+        self.replace_record(&guard, &record_rel, &record)?;
+        drop(guard);
+        Ok(ObjectInfo::directory_with(bucket, key, &st, Some(record)))
+    }
+
+    /// Removes the data directories from `from` up that a delete left empty, stopping below
+    /// the bucket and at a directory object made by a PUT (it has a record), which S3 keeps
+    /// when the last key below it goes.
+    fn prune_data(&self, bucket: &str, from: &Path) {
+        let stop = Path::new(bucket);
+        let mut dir = from.to_path_buf();
+        while dir != stop {
+            let Ok(inner) = dir.strip_prefix(stop) else {
+                break;
+            };
+            let key = format!("{}/", inner.to_string_lossy());
+            if self.root.stat(&layout::dir_meta(bucket, &key)).is_ok() {
+                break;
+            }
+            if self.root.remove_dir(&dir).is_err() || !dir.pop() {
+                break;
+            }
+        }
+    }
+
+    /// Removes a directory object's record and the metadata directories it leaves empty.
+    pub(super) fn remove_directory_record(&self, bucket: &str, key: &str) {
+        let record_rel = layout::dir_meta(bucket, key);
+        if self.root.remove_file(&record_rel).is_ok() {
+            if let Some(record_dir) = record_rel.parent() {
+                self.prune(record_dir, &layout::bucket_meta(bucket));
+            }
+        }
     }
 
     /// Publishes a staged data file as `bucket/key` with metadata `meta` (ETag included):
@@ -706,7 +789,8 @@ impl Store {
             let Some(st) = self.directory_object(bucket, key)? else {
                 return Err(no_such_key());
             };
-            let info = ObjectInfo::directory(bucket, key, &st);
+            let record = self.directory_record(bucket, key, &st);
+            let info = ObjectInfo::directory_with(bucket, key, &st, record);
             info.check(cond)?;
             return Ok(ObjectReader {
                 info,
@@ -846,16 +930,21 @@ impl Store {
     pub fn delete(&self, bucket: &str, key: &str) -> Result<()> {
         self.check_names(bucket, key)?;
         let data_rel = layout::data(bucket, key);
-        let bucket_dir = Path::new(bucket);
         if layout::is_dir_key(key) {
             return match self.root.remove_dir(&data_rel) {
                 Ok(()) => {
+                    self.remove_directory_record(bucket, key);
                     if let Some(p) = data_rel.parent() {
-                        self.prune(p, bucket_dir);
+                        self.prune_data(bucket, p);
                     }
                     Ok(())
                 }
-                // Missing, not a directory, or still holding objects: no directory object.
+                // Still holding objects: the marker goes, the keys below it stay.
+                Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {
+                    self.remove_directory_record(bucket, key);
+                    Ok(())
+                }
+                // Missing or not a directory: no directory object.
                 Err(_) => Ok(()),
             };
         }
@@ -867,7 +956,6 @@ impl Store {
     /// but a POSIX tool that removes a file expects its directory to stay).
     pub(super) fn remove_object(&self, bucket: &str, key: &str, prune: Prune) -> Result<()> {
         let data_rel = layout::data(bucket, key);
-        let bucket_dir = Path::new(bucket);
         let meta_rel = layout::meta(bucket, key);
         let meta_dir = layout::meta_dir(bucket, key);
         let has_data = matches!(self.root.stat(&data_rel), Ok(st) if st.kind == FileKind::File);
@@ -902,7 +990,7 @@ impl Store {
                     let _ = self.root.sync_dir(p);
                 }
                 if prune == Prune::Yes {
-                    self.prune(p, bucket_dir);
+                    self.prune_data(bucket, p);
                 }
             }
             self.prune(&meta_dir, &layout::bucket_meta(bucket));
