@@ -9,52 +9,10 @@ use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, Tag,
     Tagging,
 };
-use aws_sdk_s3::Client;
+use common::sdk::{body_of, client, client_with, code};
 use common::{Server, ACCESS_KEY, SECRET_KEY};
 
 const BOUND: Duration = Duration::from_secs(120);
-
-fn client(endpoint: &str) -> Client {
-    client_with(endpoint, ACCESS_KEY, SECRET_KEY)
-}
-
-fn client_with(endpoint: &str, access: &str, secret: &str) -> Client {
-    let creds = aws_sdk_s3::config::Credentials::new(access, secret, None, None, "test");
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .build();
-    Client::from_conf(conf)
-}
-
-fn code<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
-{
-    match e {
-        aws_sdk_s3::error::SdkError::ServiceError(s) => s.err().code().unwrap_or("").to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-async fn body_of(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    c.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
-}
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -70,8 +28,8 @@ async fn buckets_are_created_listed_located_and_deleted_only_when_empty() {
         let c = client(&server.endpoint());
         c.create_bucket().bucket("alpha").send().await.unwrap();
         c.create_bucket().bucket("beta").send().await.unwrap();
-        let again = c.create_bucket().bucket("alpha").send().await.unwrap_err();
-        assert_eq!(code(&again), "BucketAlreadyOwnedByYou");
+        // us-east-1 answers a repeated create of one's own bucket with success.
+        c.create_bucket().bucket("alpha").send().await.unwrap();
         let bad = c
             .create_bucket()
             .bucket("Bad_Name")

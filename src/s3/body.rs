@@ -30,6 +30,23 @@ pub enum Decoder {
 }
 
 impl Decoder {
+    /// The decoder for the object data of a PutObject or UploadPart. S3 needs the length up
+    /// front: a body with neither Content-Length nor chunked framing is refused, where HTTP
+    /// would read it as empty and store an empty object.
+    pub fn for_data(req: &Request) -> Result<(Decoder, Option<u64>), S3Error> {
+        let chunked = req
+            .header("transfer-encoding")
+            .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+        if req.header("content-length").is_none() && !chunked {
+            return Err(S3Error::new(
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header.",
+            ));
+        }
+        Decoder::for_request(req)
+    }
+
     /// The decoder for `req` and the payload length it announces.
     pub fn for_request(req: &Request) -> Result<(Decoder, Option<u64>), S3Error> {
         let content_length = req

@@ -8,6 +8,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use warp::http::{HeaderValue, StatusCode};
 
 use crate::store::list::ListQuery;
+use crate::store::StoreError;
 
 use super::body::{self, Decoder};
 use super::xml::{self, XmlWriter};
@@ -34,10 +35,41 @@ pub(crate) fn write_owner(w: &mut XmlWriter, element: &str) {
         .close(element);
 }
 
-/// ListBuckets.
-pub async fn list_buckets(s3: &Arc<S3>, _req: Request) -> S3Result {
+/// ListBuckets, paginated as current SDKs ask (`max-buckets`, `continuation-token`, `prefix`).
+pub async fn list_buckets(s3: &Arc<S3>, req: Request) -> S3Result {
+    let max = match req.param("max-buckets") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    S3Error::bad(
+                        "InvalidArgument",
+                        "max-buckets must be an integer from 1 to 10000",
+                    )
+                })?,
+        ),
+    };
+    let after = match req.param("continuation-token") {
+        Some(t) => Some(decode_token(t)?),
+        None => None,
+    };
+    let prefix = req.param("prefix").map(str::to_string);
     let store = s3.store.clone();
-    let buckets = blocking(move || Ok(store.list_buckets()?)).await?;
+    let mut buckets = blocking(move || Ok(store.list_buckets()?)).await?;
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    buckets.retain(|b| {
+        prefix.as_deref().is_none_or(|p| b.name.starts_with(p))
+            && after.as_deref().is_none_or(|a| b.name.as_str() > a)
+    });
+    let next = match max {
+        Some(m) if buckets.len() > m => {
+            buckets.truncate(m);
+            buckets.last().map(|b| encode_token(&b.name))
+        }
+        _ => None,
+    };
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
     write_owner(&mut w, "Owner");
     w.open("Buckets");
@@ -48,6 +80,12 @@ pub async fn list_buckets(s3: &Arc<S3>, _req: Request) -> S3Result {
             .close("Bucket");
     }
     w.close("Buckets");
+    if let Some(t) = &next {
+        w.text("ContinuationToken", t);
+    }
+    if let Some(p) = req.param("prefix") {
+        w.text("Prefix", p);
+    }
     Ok(xml_response(
         StatusCode::OK,
         w.finish("ListAllMyBucketsResult"),
@@ -59,14 +97,23 @@ pub async fn create(s3: &Arc<S3>, req: Request) -> S3Result {
     let bucket = req.bucket()?.to_string();
     let (decoder, _) = Decoder::for_request(&req)?;
     let body = body::collect(req.body, decoder, s3.config.idle_timeout, 64 * 1024).await?;
-    if !body.iter().all(u8::is_ascii_whitespace)
-        && xml::parse::<serde::de::IgnoredAny>(&body).is_none()
-    {
-        return Err(S3Error::malformed_xml());
+    let mut region = None;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let root = xml::Element::parse(&body).ok_or_else(S3Error::malformed_xml)?;
+        region = root
+            .child("LocationConstraint")
+            .map(|l| l.text().trim().to_string())
+            .filter(|l| !l.is_empty() && l != "us-east-1");
     }
     let store = s3.store.clone();
     let b = bucket.clone();
-    blocking(move || Ok(store.create_bucket(&b)?)).await?;
+    blocking(move || match store.create_bucket(&b) {
+        // S3 in us-east-1 answers a repeated create of one's own bucket with success (and
+        // s3-compatible test suites expect it); other regions answer BucketAlreadyOwnedByYou.
+        Err(StoreError::BucketExists(_)) if region.is_none() => Ok(()),
+        r => Ok(r?),
+    })
+    .await?;
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
         r.headers_mut().insert("location", v);

@@ -16,6 +16,8 @@ pub struct S3Error {
     pub message: String,
     /// Seconds a client should wait before retrying (503 SlowDown).
     pub retry_after: Option<u64>,
+    /// Headers the answer carries besides the error (a 304's ETag and Last-Modified).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
@@ -26,6 +28,7 @@ impl S3Error {
             code,
             message: message.into(),
             retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -111,7 +114,16 @@ impl From<StoreError> for S3Error {
                 "PreconditionFailed",
                 "At least one of the pre-conditions you specified did not hold",
             ),
-            StoreError::NotModified => S3Error::new(S::NOT_MODIFIED, "NotModified", "Not Modified"),
+            StoreError::NotModified { etag, modified } => {
+                // A 304 carries the validators, as S3 sends them; clients update their caches
+                // from them.
+                let mut e = S3Error::new(S::NOT_MODIFIED, "NotModified", "Not Modified");
+                e.headers = vec![
+                    ("etag", format!("\"{etag}\"")),
+                    ("last-modified", super::xml::http_date(modified)),
+                ];
+                e
+            }
             StoreError::BadDigest => S3Error::bad(
                 "BadDigest",
                 "The Content-MD5 you specified did not match what we received.",

@@ -267,12 +267,7 @@ fn authenticate(
 ) -> Result<sigv4::Verified, S3Error> {
     let pairs: Vec<(String, String)> = headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), header_text(v).into_owned()))
         .collect();
     let parts = sigv4::RequestParts {
         method: method.as_str(),
@@ -521,7 +516,43 @@ pub fn error_response(e: &S3Error, resource: &str, id: &str, is_head: bool) -> R
         r.headers_mut()
             .insert("retry-after", HeaderValue::from(secs));
     }
+    for (name, value) in &e.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            r.headers_mut().insert(*name, v);
+        }
+    }
     r
+}
+
+/// A header value as text. Bytes that are not UTF-8 are read as ISO-8859-1, HTTP's historical
+/// header charset: Python clients (boto3) send `é` as the single byte 0xE9 and sign the text.
+pub(crate) fn header_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(s) => s.into(),
+        Err(_) => value
+            .as_bytes()
+            .iter()
+            .map(|&b| char::from(b))
+            .collect::<String>()
+            .into(),
+    }
+}
+
+/// Stored text as a header value: ASCII as it is; text within ISO-8859-1 as those bytes (so
+/// what `header_text` read comes back byte for byte); anything else as UTF-8.
+pub(crate) fn text_header(text: &str) -> Option<HeaderValue> {
+    if text.is_ascii() {
+        return HeaderValue::from_str(text).ok();
+    }
+    let bytes = match text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+    {
+        Some(latin1) => latin1,
+        None => text.as_bytes().to_vec(),
+    };
+    HeaderValue::from_bytes(&bytes).ok()
 }
 
 /// User metadata, standard headers and tags from request headers, as the store keeps them.
@@ -531,23 +562,25 @@ pub(crate) fn metadata_from(headers: &HeaderMap) -> Result<BTreeMap<String, Stri
     let mut user_bytes = 0usize;
     for (name, value) in headers {
         let name = name.as_str();
-        let Ok(value) = value.to_str() else {
-            continue;
-        };
+        let value = header_text(value);
         if let Some(user) = name.strip_prefix("x-amz-meta-") {
             user_bytes += user.len() + value.len();
-            m.insert(meta::canonical_header(name), value.to_string());
+            m.insert(meta::canonical_header(name), value.into_owned());
         } else if meta::STANDARD_HEADERS.contains(&name) {
             let v = if name == "content-encoding" {
-                // aws-chunked describes the transfer, not the object.
+                // aws-chunked describes the transfer, not the object; the other codings stay
+                // exactly as the client wrote them.
                 value
                     .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
+                    .filter(|t| {
+                        !t.trim().eq_ignore_ascii_case("aws-chunked") && !t.trim().is_empty()
+                    })
                     .collect::<Vec<_>>()
                     .join(",")
+                    .trim()
+                    .to_string()
             } else {
-                value.to_string()
+                value.into_owned()
             };
             if !v.is_empty() {
                 m.insert(name.to_string(), v);

@@ -73,7 +73,7 @@ pub async fn upload_part(s3: &Arc<S3>, req: Request) -> S3Result {
     let id = upload_id(&req)?;
     let number = part_number(&req)?;
     let md5 = content_md5(&req)?;
-    let (decoder, size) = Decoder::for_request(&req)?;
+    let (decoder, size) = Decoder::for_data(&req)?;
     let sums = body::checksums(&req)?;
     let store = s3.store.clone();
     let (requested, expected) = (sums.requested.clone(), sums.expected.clone());
@@ -127,7 +127,7 @@ pub async fn upload_part_copy(s3: &Arc<S3>, req: Request) -> S3Result {
         let source = store
             .get(&src_bucket, &src_key, &cond)
             .map_err(|e| match e {
-                StoreError::NotModified => S3Error::from(StoreError::PreconditionFailed),
+                StoreError::NotModified { .. } => S3Error::from(StoreError::PreconditionFailed),
                 e => S3Error::from(e),
             })?;
         let size = source.info().size;

@@ -150,7 +150,7 @@ pub async fn put(s3: &Arc<S3>, req: Request) -> S3Result {
     let meta = metadata_from(&req.headers)?;
     let condition = write_condition(&req)?;
     let content_md5 = content_md5(&req)?;
-    let (decoder, size) = Decoder::for_request(&req)?;
+    let (decoder, size) = Decoder::for_data(&req)?;
     let sums = body::checksums(&req)?;
     let options = PutOptions {
         meta,
@@ -309,7 +309,7 @@ fn object_headers(resp: &mut Response<Body>, req: &Request, info: &ObjectInfo) {
         let name = k.to_ascii_lowercase();
         if let (Ok(n), Ok(v)) = (
             warp::http::header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(v),
+            super::text_header(v).ok_or(()),
         ) {
             h.insert(n, v);
         }
@@ -452,7 +452,7 @@ pub async fn copy(s3: &Arc<S3>, req: Request) -> S3Result {
             .copy(&src_bucket, &src_key, &bucket, &key, &options)
             .map_err(|e| match e {
                 // S3 answers 412 for every failed copy-source condition.
-                StoreError::NotModified => S3Error::from(StoreError::PreconditionFailed),
+                StoreError::NotModified { .. } => S3Error::from(StoreError::PreconditionFailed),
                 e => S3Error::from(e),
             })
     })
@@ -487,12 +487,7 @@ pub async fn put_tags(s3: &Arc<S3>, req: Request) -> S3Result {
     let (decoder, _) = Decoder::for_request(&req)?;
     let bytes = body::collect(req.body, decoder, s3.config.idle_timeout, 64 * 1024).await?;
     let tagging: xml::Tagging = xml::parse(&bytes).ok_or_else(S3Error::malformed_xml)?;
-    let tags: Vec<(String, String)> = tagging
-        .tag_set
-        .tags
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect();
+    let tags: Vec<(String, String)> = tagging.tags.into_iter().map(|t| (t.key, t.value)).collect();
     check_tags(&tags)?;
     let encoded = encode_tags(&tags);
     let store = s3.store.clone();

@@ -690,14 +690,15 @@ fn parse_signature(value: &str) -> Result<[u8; 32], String> {
 fn parse_expires(value: &str) -> Result<i64, AuthError> {
     let bad = || {
         AuthError::MalformedQuery(format!(
-            "X-Amz-Expires must be an integer from 1 to {MAX_PRESIGNED_EXPIRES_SECS}"
+            "X-Amz-Expires must be an integer from 0 to {MAX_PRESIGNED_EXPIRES_SECS}"
         ))
     };
     if value.is_empty() || value.len() > 7 || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let secs: u64 = value.parse().map_err(|_| bad())?;
-    if !(1..=MAX_PRESIGNED_EXPIRES_SECS).contains(&secs) {
+    // 0 is a URL that is expired from the start: S3 answers it 403 "Request has expired".
+    if secs > MAX_PRESIGNED_EXPIRES_SECS {
         return Err(bad());
     }
     i64::try_from(secs).map_err(|_| bad())
@@ -1795,7 +1796,6 @@ mod tests {
         let h = headers(&[("host", HOST)]);
         let run = |q: String| verify(&parts("GET", "/test.txt", &q, &h), example_time(), lookup);
         for (from, to) in [
-            ("X-Amz-Expires=86400", "X-Amz-Expires=0"),
             ("X-Amz-Expires=86400", "X-Amz-Expires=604801"),
             ("X-Amz-Expires=86400", "X-Amz-Expires=-5"),
             ("X-Amz-Expires=86400", "X-Amz-Expires=1e3"),
@@ -1818,6 +1818,9 @@ mod tests {
             let err = run(q).unwrap_err();
             assert!(matches!(err, AuthError::MalformedQuery(_)), "{to}: {err:?}");
         }
+        // A zero lifetime is an URL expired from the start, as S3 treats it.
+        let q = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=0");
+        assert_eq!(run(q).unwrap_err(), AuthError::Expired);
         // Maximum expiry is accepted (the signature then fails, which is fine).
         let q = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=604800");
         assert_eq!(run(q).unwrap_err(), AuthError::SignatureMismatch);
