@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Client matrix: drives real S3 clients (awscli, boto3, s3cmd, rclone) against a real
-# `nasgate serve` and checks every byte, both as the client reads it back and as it landed on
-# the share. Builds nothing: NASGATE_BIN (default target/debug/nasgate) must exist.
+# Client matrix: drives real S3 clients (awscli, boto3, MinIO's Python SDK, s3cmd, rclone,
+# s3fs-fuse) against a real `nasgate serve` and checks every byte, both as the client reads it
+# back and as it landed on the share. Builds nothing: NASGATE_BIN (default
+# target/debug/nasgate) must exist.
 #
 # Each client gets its own bucket and runs the same story: make the bucket, upload a small
 # file and a 41 MiB file (multipart, 8 MiB parts), list, download and compare, sync a small
 # tree (empty file, spaces, '+', '=', non-ASCII names) up, down, and up and down again with
 # changes and deletions, delete the objects, remove the bucket. On top: awscli presigns a GET
 # and drives a multipart upload by hand (s3api: parts, ListParts, Complete, Abort); boto3
-# pages listings one key at a time, reads ranges, copies (UploadPartCopy) and tags. Every
-# upload is compared byte for byte with what landed on the share, every download with its
-# source. A client's first failed step ends that client (later steps build on it); the
-# other clients still run. Last, the server's log must hold no ERROR, panic or 5xx answer
-# (501 NotImplemented to an optional request a client tolerated is listed as a note).
+# pages listings one key at a time, reads ranges, copies (UploadPartCopy) and tags, posts
+# browser forms (generate_presigned_post, and forms the policy must refuse) and multi-deletes
+# whitespace-only keys; MinIO's SDK streams an upload of unknown length, composes objects,
+# and presigns GET, PUT and POST policies; s3fs mounts a bucket, makes directories and writes
+# into them, and reads them back after a remount. Every upload is compared byte for byte with
+# what landed on the share, every download with its source. A client's first failed step
+# ends that client (later steps build on it); the other clients still run. Last, the
+# server's log must hold no ERROR, panic or 5xx answer (501 NotImplemented to an optional
+# request a client tolerated is listed as a note).
 #
 # Environment:
 #   NASGATE_BIN                 server binary (default target/debug/nasgate)
-#   CLIENT_MATRIX_CLIENTS       clients to run, space-separated (default: all four)
+#   CLIENT_MATRIX_CLIENTS       clients to run, space-separated (default: all six)
 #   CLIENT_MATRIX_STEP_TIMEOUT  bound on every client command, seconds (default 180)
 #   CLIENT_MATRIX_DEBUG=1       clients log every request and response (aws --debug,
 #                               s3cmd -d, rclone -vv --dump headers, botocore debug)
@@ -30,7 +35,7 @@ ROOT=$PWD
 
 NASGATE_BIN=${NASGATE_BIN:-target/debug/nasgate}
 case $NASGATE_BIN in /*) ;; *) NASGATE_BIN=$ROOT/$NASGATE_BIN ;; esac
-CLIENTS=${CLIENT_MATRIX_CLIENTS:-awscli boto3 s3cmd rclone}
+CLIENTS=${CLIENT_MATRIX_CLIENTS:-awscli boto3 minio s3cmd rclone s3fs}
 T=${CLIENT_MATRIX_STEP_TIMEOUT:-180}
 DEBUG=${CLIENT_MATRIX_DEBUG:-}
 
@@ -39,11 +44,11 @@ die() {
     exit 2
 }
 [ -x "$NASGATE_BIN" ] || die "no nasgate binary at $NASGATE_BIN (run cargo build first)"
-for tool in python3 s3cmd rclone curl cmp diff timeout; do
+for tool in python3 s3cmd rclone s3fs fusermount mountpoint curl cmp diff timeout; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/test.sh installs it)"
 done
-python3 -c 'import awscli, boto3' 2>/dev/null ||
-    die "python3 lacks awscli/boto3: python3 -m pip install -r scripts/requirements-test.txt"
+python3 -c 'import awscli, boto3, minio' 2>/dev/null ||
+    die "python3 lacks awscli/boto3/minio: python3 -m pip install -r scripts/requirements-test.txt"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nasgate-client-matrix.XXXXXX")
 SHARE=$TMP/share
@@ -54,6 +59,10 @@ SERVER_PID=""
 
 cleanup() {
     local rc=$?
+    # A step that failed half-way may leave its s3fs mount behind.
+    for m in "$WORK"/*/mnt; do
+        if mountpoint -q "$m" 2>/dev/null; then fusermount -u -z "$m" || true; fi
+    done
     if [ -n "$SERVER_PID" ]; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 50); do
@@ -180,6 +189,12 @@ b3() {
     local step=$1
     shift
     timeout -k 5 "$T" python3 "$ROOT/scripts/client_matrix_boto3.py" "$step" \
+        --endpoint "$ENDPOINT" --bucket "$BUCKET" --work "$CW" "$@"
+}
+mnc() {
+    local step=$1
+    shift
+    timeout -k 5 "$T" python3 "$ROOT/scripts/client_matrix_minio.py" "$step" \
         --endpoint "$ENDPOINT" --bucket "$BUCKET" --work "$CW" "$@"
 }
 
@@ -499,6 +514,8 @@ run_boto3() {
     step boto3 "list (V2 paged, V1 paged, delimiter)" b3 list
     step boto3 "download, ranges and compare" b3 get
     step boto3 "copy (UploadPartCopy, CopyObject) and tagging" b3_copy
+    step boto3 "browser-form POST (generate_presigned_post), refused forms" b3 post
+    step boto3 "whitespace keys, multi-delete, non-ASCII metadata" b3 odd-keys
     step boto3 "sync up (upload_file)" b3_sync_up
     step boto3 "sync down (download_file)" b3_sync_down
     step boto3 "delete objects (DeleteObject, DeleteObjects)" b3 delete
@@ -660,16 +677,105 @@ run_rclone() {
     step rclone "remove bucket (rmdir)" rclone_rb
 }
 
+# ---- MinIO's Python SDK ----
+
+mn_put_get() { mnc put-get && stored "$BUCKET" small.bin "$CW/small.bin"; }
+mn_put_stream() {
+    mnc put-stream
+    stored "$BUCKET" stream/big.bin "$CW/big.bin"
+    multipart "$BUCKET" stream/big.bin
+}
+mn_fput_fget() {
+    mnc fput-fget
+    stored "$BUCKET" dir/big.bin "$CW/big.bin"
+    multipart "$BUCKET" dir/big.bin
+}
+mn_rb() { mnc rb && no_bucket_dir "$BUCKET"; }
+
+run_minio() {
+    step minio "make-bucket" mnc mb
+    step minio "put/get/stat with metadata and tags" mn_put_get
+    step minio "streaming upload of unknown length (multipart)" mn_put_stream
+    step minio "fput_object / fget_object" mn_fput_fget
+    step minio "ranged reads" mnc ranges
+    step minio "list (V2, delimiter, V1, start_after)" mnc list
+    step minio "copy and compose (UploadPartCopy)" mnc copy-compose
+    step minio "object tags" mnc tags
+    step minio "presigned GET, PUT and POST policy" mnc presigned
+    step minio "remove_objects" mnc remove
+    step minio "remove bucket" mn_rb
+}
+
+# ---- s3fs-fuse: a POSIX mount of one bucket ----
+
+S3FS_MNT=""
+s3fs_mount() {
+    S3FS_MNT=$CW/mnt
+    mkdir -p "$S3FS_MNT"
+    printf '%s:%s\n' "$NASGATE_ROOT_USER" "$NASGATE_ROOT_PASSWORD" >"$CW/passwd-s3fs"
+    chmod 600 "$CW/passwd-s3fs"
+    timeout -k 5 "$T" s3fs "$BUCKET" "$S3FS_MNT" -o url="$ENDPOINT" -o use_path_request_style \
+        -o passwd_file="$CW/passwd-s3fs" -o sigv4 -o retries=1 -o dbglevel=warn \
+        -o logfile="$CW/s3fs.log"
+    local deadline=$((SECONDS + 20))
+    until mountpoint -q "$S3FS_MNT"; do
+        [ $SECONDS -lt $deadline ] || fail "s3fs did not mount within 20 s"
+        sleep 0.1
+    done
+}
+s3fs_unmount() {
+    fusermount -u "$S3FS_MNT" || fail "fusermount -u failed"
+}
+# The directory object s3fs made keeps its content type and its mode/uid/gid/mtime metadata.
+dir_record_kept() { # bucket dir
+    python3 - "$SHARE/.minio.sys/buckets/$1/$2/.minio.sys/fs.json" <<'EOF' ||
+import json, sys
+meta = json.load(open(sys.argv[1]))["meta"]
+print(meta)
+sys.exit(0 if meta.get("content-type") == "application/x-directory" and "X-Amz-Meta-Mode" in meta else 1)
+EOF
+        fail "the directory object $1/$2/ lost its content type or metadata"
+}
+s3fs_mkdir_write() {
+    s3fs_mount
+    mkdir "$S3FS_MNT/made"
+    cp "$CW/small.bin" "$S3FS_MNT/made/small.bin"
+    cp -r "$CW/tree" "$S3FS_MNT/made/tree"
+    [ "$(stat -c %F "$S3FS_MNT/made")" = directory ] || fail "made/ is not a directory on the mount"
+    stored "$BUCKET" made/small.bin "$CW/small.bin"
+    tree_stored "$BUCKET" made/tree "$CW/tree"
+    dir_record_kept "$BUCKET" made
+    s3fs_unmount
+}
+s3fs_remount_read() {
+    s3fs_mount
+    [ "$(stat -c %F "$S3FS_MNT/made")" = directory ] || fail "made/ is not a directory after a remount"
+    cmp "$CW/small.bin" "$S3FS_MNT/made/small.bin" || fail "made/small.bin reads back different"
+    same_tree "$CW/tree" "$S3FS_MNT/made/tree"
+    rm -r "$S3FS_MNT/made"
+    [ ! -e "$SHARE/$BUCKET/made" ] || fail "made/ still on the share after rm -r"
+    s3fs_unmount
+}
+
+run_s3fs() {
+    step s3fs "make-bucket (boto3)" b3 mb
+    step s3fs "mount, mkdir, write a file and a tree" s3fs_mkdir_write
+    step s3fs "remount, read back, rm -r" s3fs_remount_read
+    step s3fs "remove bucket (boto3)" b3_rb
+}
+
 # ---------------------------------------------------------------------------------------------
 
 echo "client-matrix: nasgate at $ENDPOINT; $(python3 -m awscli --version 2>&1 | cut -d' ' -f1,4); \
 boto3/$(python3 -c 'import boto3; print(boto3.__version__)'); \
-s3cmd/$(s3cmd --version | cut -d' ' -f3); rclone/$(rclone version | head -n 1 | cut -d' ' -f2)"
+minio/$(python3 -c 'import minio; print(minio.__version__)'); \
+s3cmd/$(s3cmd --version | cut -d' ' -f3); rclone/$(rclone version | head -n 1 | cut -d' ' -f2); \
+s3fs/$(s3fs --version | head -n 1 | cut -d' ' -f7)"
 
 for client in $CLIENTS; do
     case $client in
-    awscli | boto3 | s3cmd | rclone) ;;
-    *) die "unknown client $client (awscli, boto3, s3cmd, rclone)" ;;
+    awscli | boto3 | minio | s3cmd | rclone | s3fs) ;;
+    *) die "unknown client $client (awscli, boto3, minio, s3cmd, rclone, s3fs)" ;;
     esac
     if ! server_alive; then
         FAILED=$((FAILED + 1))

@@ -35,5 +35,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
-# Real S3 clients (awscli, boto3, s3cmd, rclone) against the binary cargo test just built.
+# Real S3 clients (awscli, boto3, MinIO SDK, s3cmd, rclone, s3fs) against the binary cargo test just built.
 NASGATE_BIN=target/debug/nasgate scripts/client-matrix.sh

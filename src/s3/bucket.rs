@@ -28,6 +28,11 @@ const URL_SAFE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
+/// A key or prefix as `encoding-type=url` writes it (also the path of a key in a URL).
+pub(crate) fn encode_key(s: &str) -> String {
+    utf8_percent_encode(s, URL_SAFE).to_string()
+}
+
 pub(crate) fn write_owner(w: &mut XmlWriter, element: &str) {
     w.open(element)
         .text("ID", OWNER_ID)
@@ -233,7 +238,7 @@ pub async fn list_objects(s3: &Arc<S3>, req: Request, v2: bool) -> S3Result {
     .await?;
     let enc = |s: &str| -> String {
         if url {
-            utf8_percent_encode(s, URL_SAFE).to_string()
+            encode_key(s)
         } else {
             s.to_string()
         }

@@ -10,6 +10,7 @@ pub mod chunked;
 pub mod error;
 mod multipart;
 mod object;
+mod post;
 pub mod sigv4;
 pub mod xml;
 
@@ -202,24 +203,33 @@ async fn handle(
         .or_else(|| length(&headers, "content-length"))
         .unwrap_or(0);
     let op_name;
-    let result = match authenticate(&s3, &method, &raw_path, &raw_query, &headers) {
-        Err(e) => {
-            op_name = "Unauthenticated";
-            Err(e)
-        }
-        Ok(auth) => {
-            let req = Request {
-                method,
-                bucket: bucket.clone(),
-                key: key.clone(),
-                query: parse_query(&raw_query),
-                headers,
-                body,
-                auth,
-                id: id.clone(),
-            };
-            op_name = operation(&req);
-            dispatch(&s3, req, op_name).await
+    let result = if post::is_post_object(&method, key.as_deref(), &raw_query, &headers)
+        && bucket.is_some()
+    {
+        // A browser form carries its signature in the form itself.
+        op_name = "PostObject";
+        let b = bucket.clone().unwrap_or_default();
+        post::post_object(&s3, b, headers, body, id.clone()).await
+    } else {
+        match authenticate(&s3, &method, &raw_path, &raw_query, &headers) {
+            Err(e) => {
+                op_name = "Unauthenticated";
+                Err(e)
+            }
+            Ok(auth) => {
+                let req = Request {
+                    method,
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    query: parse_query(&raw_query),
+                    headers,
+                    body,
+                    auth,
+                    id: id.clone(),
+                };
+                op_name = operation(&req);
+                dispatch(&s3, req, op_name).await
+            }
         }
     };
     let mut resp = match result {

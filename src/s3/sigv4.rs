@@ -203,6 +203,9 @@ pub enum AuthError {
     /// The presigned URL's `X-Amz-Date` is in the future.
     #[error("Request is not valid yet")]
     NotYetValid,
+    /// A browser-form POST whose signing fields are missing or malformed.
+    #[error("{0}")]
+    MalformedPostForm(String),
 }
 
 impl AuthError {
@@ -214,7 +217,9 @@ impl AuthError {
             | AuthError::Expired
             | AuthError::NotYetValid => "AccessDenied",
             AuthError::UnsupportedMechanism(_) => "InvalidRequest",
-            AuthError::MultipleMechanisms | AuthError::InvalidContentSha256 => "InvalidArgument",
+            AuthError::MultipleMechanisms
+            | AuthError::InvalidContentSha256
+            | AuthError::MalformedPostForm(_) => "InvalidArgument",
             AuthError::MalformedHeader(_) => "AuthorizationHeaderMalformed",
             AuthError::MalformedQuery(_) => "AuthorizationQueryParametersError",
             AuthError::UnknownAccessKey => "InvalidAccessKeyId",
@@ -230,7 +235,8 @@ impl AuthError {
             | AuthError::MultipleMechanisms
             | AuthError::InvalidContentSha256
             | AuthError::MalformedHeader(_)
-            | AuthError::MalformedQuery(_) => 400,
+            | AuthError::MalformedQuery(_)
+            | AuthError::MalformedPostForm(_) => 400,
             _ => 403,
         }
     }
@@ -242,6 +248,48 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, service.as_bytes());
     hmac_sha256(&k_service, b"aws4_request")
+}
+
+/// The signing fields of a browser-form POST (POST Object), as the form sent them.
+pub struct PostSignature<'a> {
+    /// `x-amz-algorithm`.
+    pub algorithm: &'a str,
+    /// `x-amz-credential`: `<key>/<date>/<region>/s3/aws4_request`.
+    pub credential: &'a str,
+    /// `x-amz-date`: `YYYYMMDDTHHMMSSZ`.
+    pub date: &'a str,
+    /// `x-amz-signature`: hex HMAC of the policy.
+    pub signature: &'a str,
+    /// `policy`: the policy document in base64, exactly as sent (that text is what is signed).
+    pub policy: &'a str,
+}
+
+/// Verifies a POST Object form's signature: the base64 policy signed with the SigV4 key of
+/// the credential's scope. Returns the access key that signed it.
+pub fn verify_post(
+    form: &PostSignature<'_>,
+    lookup_secret: impl FnOnce(&str) -> Option<String>,
+) -> Result<String, AuthError> {
+    let malformed = |m: &str| AuthError::MalformedPostForm(m.to_string());
+    if form.algorithm != ALGORITHM {
+        return Err(AuthError::UnsupportedMechanism(
+            form.algorithm.chars().take(32).collect(),
+        ));
+    }
+    let credential = parse_credential(form.credential).map_err(AuthError::MalformedPostForm)?;
+    parse_amz_date(form.date)
+        .ok_or_else(|| malformed("x-amz-date must be in the ISO8601 Long Format"))?;
+    if credential.date != &form.date[..8] {
+        return Err(malformed("the credential date does not match x-amz-date"));
+    }
+    let claimed = parse_signature(form.signature).map_err(AuthError::MalformedPostForm)?;
+    let secret = lookup_secret(credential.access_key).ok_or(AuthError::UnknownAccessKey)?;
+    let key = signing_key(&secret, credential.date, credential.region, "s3");
+    let expected = hmac_sha256(&key, form.policy.as_bytes());
+    if !bool::from(expected.ct_eq(&claimed)) {
+        return Err(AuthError::SignatureMismatch);
+    }
+    Ok(credential.access_key.to_string())
 }
 
 /// Verifies a SigV4-signed request (header or presigned form) against the secret `lookup_secret` returns.
@@ -899,7 +947,7 @@ fn unix_secs(now: SystemTime) -> i64 {
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ` into Unix seconds.
-fn parse_amz_date(s: &str) -> Option<i64> {
+pub(crate) fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
