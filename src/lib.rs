@@ -1,5 +1,6 @@
 //! nasgate: serve a shared NAS as S3 (and FUSE) from many hosts at once, under one lock
-//! discipline. See `ARCHITECTURE.md` in the design notes for the map.
+//! discipline. The map of the code is `docs/ARCHITECTURE.md`; building, testing and debugging
+//! are in `docs/DEVELOPMENT.md`.
 
 pub mod config;
 pub mod lock;
