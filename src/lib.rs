@@ -3,6 +3,7 @@
 //! are in `docs/DEVELOPMENT.md`.
 
 pub mod config;
+pub mod debug;
 pub mod lock;
 pub mod metrics;
 #[cfg(unix)]
@@ -12,3 +13,4 @@ pub mod platform;
 pub mod s3;
 pub mod server;
 pub mod store;
+pub mod time;
