@@ -1,7 +1,9 @@
 //! nasgate: serve a shared NAS as S3 (and FUSE) from many hosts at once, under one lock
-//! discipline. See `ARCHITECTURE.md` in the design notes for the map.
+//! discipline. The map of the code is `docs/ARCHITECTURE.md`; building, testing and debugging
+//! are in `docs/DEVELOPMENT.md`.
 
 pub mod config;
+pub mod debug;
 pub mod lock;
 pub mod metrics;
 #[cfg(unix)]
@@ -11,3 +13,4 @@ pub mod platform;
 pub mod s3;
 pub mod server;
 pub mod store;
+pub mod time;

@@ -500,7 +500,7 @@ fn debug_locks(
         lease: Duration::from_millis(lease_ms),
         style: classic.then_some(LockStyle::Classic),
     };
-    nasgate::lock::driver::run(Arc::new(Locks::new(root, &cfg)))?;
+    nasgate::debug::locks::run(Arc::new(Locks::new(root, &cfg)))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -516,6 +516,6 @@ fn debug_store(share: &std::path::Path, classic: bool, timeout_ms: u64) -> Resul
         Arc::new(Locks::new(root, &cfg)),
         nasgate::store::StoreConfig::default(),
     )?;
-    nasgate::store::driver::run(&store)?;
+    nasgate::debug::store::run(&store)?;
     Ok(ExitCode::SUCCESS)
 }

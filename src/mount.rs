@@ -15,7 +15,7 @@ use mountd::{
 use crate::lock::ranges::Owner;
 use crate::platform::{self, LockKind, Range, SetTime};
 use crate::store::posix::{self, EntryKind, Refusal};
-use crate::store::{NameError, ObjectReader, Store, StoreError};
+use crate::store::{Conflict, KeyReason, NameError, ObjectReader, Store, StoreError};
 
 /// Receives every FUSE operation: its name, the errno if it failed, how long it took.
 pub type Observer = Box<dyn Fn(&'static str, Option<Errno>, Duration) + Send + Sync>;
@@ -52,10 +52,15 @@ pub fn errno(e: &StoreError) -> Errno {
         StoreError::BucketExists(_) => Errno::EEXIST,
         StoreError::BucketNotEmpty(_) => Errno::ENOTEMPTY,
         StoreError::Name(NameError::KeyTooLong | NameError::NameTooLong(_)) => Errno::ENAMETOOLONG,
-        StoreError::Name(NameError::Key(_, why)) if why.contains("reserved") => Errno::EPERM,
+        StoreError::Name(NameError::Key(_, KeyReason::Reserved)) => Errno::EPERM,
         StoreError::Name(_) => Errno::EINVAL,
-        StoreError::KeyConflict { why, .. } if why.contains("prefix") => Errno::ENOTDIR,
-        StoreError::KeyConflict { .. } => Errno::EISDIR,
+        StoreError::KeyConflict { kind, .. } => match kind {
+            Conflict::ParentIsObject => Errno::ENOTDIR,
+            Conflict::KeysBelow
+            | Conflict::ObjectAtDirectory
+            | Conflict::DirectoryWithData
+            | Conflict::MetadataBlocked => Errno::EISDIR,
+        },
         StoreError::Busy(_) => Errno::EAGAIN,
         StoreError::Refused { reason, .. } => match reason {
             Refusal::Exists => Errno::EEXIST,

@@ -19,7 +19,7 @@ use warp::hyper::Body;
 use warp::Filter;
 
 use crate::ops::maintenance::Maintenance;
-use crate::s3::{S3Config, S3Error, S3};
+use crate::s3::{S3Code, S3Config, S3Error, S3};
 use crate::store::Store;
 
 /// Errors starting or running the listener.
@@ -193,7 +193,7 @@ pub async fn run(
             if rejection.find::<Draining>().is_some() {
                 let e = S3Error::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "SlowDown",
+                    S3Code::SlowDown,
                     "This server is shutting down; retry, another instance will answer.",
                 );
                 let mut r = crate::s3::error_response(&e, "/", "draining", false);

@@ -22,7 +22,7 @@ use common::{
     http, is_mount_point, sha256_hex, signed_headers, start_mounted, unmount_lazily, RawResponse,
     Server, SECRET_KEY,
 };
-use nasgate::store::driver::{body, is_whole};
+use nasgate::debug::store::{body, is_whole};
 
 /// The longest a single test may run.
 const TEST_BOUND: Duration = Duration::from_secs(45);

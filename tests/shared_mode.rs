@@ -12,7 +12,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use common::{Server, ACCESS_KEY, SECRET_KEY};
-use nasgate::store::driver::{body, is_whole, Rng};
+use nasgate::debug::store::{body, is_whole, Rng};
 
 fn client(endpoint: &str) -> Client {
     let creds = aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{LockDriver, ANSWER_BOUND};
 use md5::Digest;
-use nasgate::store::driver::body;
+use nasgate::debug::store::body;
 
 fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(md5::Md5::digest(bytes))

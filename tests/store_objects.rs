@@ -2059,7 +2059,7 @@ fn sweep_removes_a_dead_instances_staging_but_never_a_live_ones() {
 #[test]
 fn threads_putting_reading_and_deleting_the_same_keys_never_see_a_torn_object() {
     bounded(|| {
-        use nasgate::store::driver::{body, is_whole, Rng};
+        use nasgate::debug::store::{body, is_whole, Rng};
         let s = std::sync::Arc::new(TestShare::with(&[B], Durability::None));
         let threads: Vec<_> = (0..4u64)
             .map(|t| {

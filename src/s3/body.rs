@@ -16,7 +16,7 @@ use crate::store::StoreError;
 
 use super::chunked::{ChunkedDecoder, Mode, Trailers};
 use super::sigv4::Payload;
-use super::{BodyStream, Request, S3Error};
+use super::{BodyStream, Request, S3Code, S3Error};
 
 /// How a request's body is decoded and verified.
 pub enum Decoder {
@@ -40,7 +40,7 @@ impl Decoder {
         if req.header("content-length").is_none() && !chunked {
             return Err(S3Error::new(
                 StatusCode::LENGTH_REQUIRED,
-                "MissingContentLength",
+                S3Code::MissingContentLength,
                 "You must provide the Content-Length HTTP header.",
             ));
         }
@@ -60,7 +60,7 @@ impl Decoder {
                 .ok_or_else(|| {
                     S3Error::new(
                         StatusCode::LENGTH_REQUIRED,
-                        "MissingContentLength",
+                        S3Code::MissingContentLength,
                         "You must provide the x-amz-decoded-content-length HTTP header.",
                     )
                 })?;
@@ -105,7 +105,7 @@ impl Decoder {
                 if let Some((h, want)) = sha256 {
                     if hex::encode(h.finalize()) != want.to_ascii_lowercase() {
                         return Err(S3Error::bad(
-                            "XAmzContentSHA256Mismatch",
+                            S3Code::XAmzContentSHA256Mismatch,
                             "The provided 'x-amz-content-sha256' header does not match what was computed.",
                         ));
                     }
@@ -145,9 +145,9 @@ pub fn checksums(req: &Request) -> Result<Checksums, S3Error> {
     };
     for alg in ChecksumAlgorithm::ALL {
         if let Some(v) = req.header(alg.header()) {
-            let parsed = parse_checksum(alg, v).map_err(|_| {
+            let parsed = parse_checksum(alg, v).map_err(|e| {
                 S3Error::bad(
-                    "InvalidRequest",
+                    S3Code::from(&e),
                     format!("Value for {} header is invalid.", alg.header()),
                 )
             })?;
@@ -158,7 +158,7 @@ pub fn checksums(req: &Request) -> Result<Checksums, S3Error> {
         if let Some(v) = req.header(h) {
             let alg = ChecksumAlgorithm::parse(v).ok_or_else(|| {
                 S3Error::bad(
-                    "InvalidRequest",
+                    S3Code::InvalidRequest,
                     format!("Value for {h} header is invalid."),
                 )
             })?;
@@ -171,7 +171,7 @@ pub fn checksums(req: &Request) -> Result<Checksums, S3Error> {
             .find(|a| a.header().eq_ignore_ascii_case(t.trim()))
             .ok_or_else(|| {
                 S3Error::bad(
-                    "InvalidRequest",
+                    S3Code::InvalidRequest,
                     "The value specified in the x-amz-trailer header is not supported",
                 )
             })?;
@@ -189,13 +189,13 @@ pub fn trailer_checksum(trailers: &Trailers, alg: ChecksumAlgorithm) -> Result<C
         .map(|(_, v)| v.as_str())
         .ok_or_else(|| {
             S3Error::bad(
-                "MalformedTrailerError",
+                S3Code::MalformedTrailerError,
                 "The request contained trailing data that was not well-formed or did not conform to our published schema.",
             )
         })?;
-    parse_checksum(alg, value).map_err(|_| {
+    parse_checksum(alg, value).map_err(|e| {
         S3Error::bad(
-            "InvalidRequest",
+            S3Code::from(&e),
             format!("Value for {} trailing header is invalid.", alg.header()),
         )
     })
@@ -254,7 +254,7 @@ pub async fn receive<S: Sink, T: Send + 'static>(
                     total += payload.len() as u64;
                     if limit.is_some_and(|l| total > l) {
                         return Err(S3Error::bad(
-                            "MaxMessageLengthExceeded",
+                            S3Code::MaxMessageLengthExceeded,
                             "Your request was too big.",
                         ));
                     }
@@ -264,7 +264,7 @@ pub async fn receive<S: Sink, T: Send + 'static>(
                 // The connection failed or stalled: drop everything staged.
                 None => {
                     return Err(S3Error::bad(
-                        "IncompleteBody",
+                        S3Code::IncompleteBody,
                         "The request body ended early.",
                     ))
                 }
@@ -278,7 +278,7 @@ pub async fn receive<S: Sink, T: Send + 'static>(
         match tokio::time::timeout(idle, body.next()).await {
             Err(_) => {
                 failure = Some(S3Error::bad(
-                    "RequestTimeout",
+                    S3Code::RequestTimeout,
                     "Your socket connection to the server was not read from or written to within the timeout period.",
                 ));
                 break;
@@ -289,7 +289,7 @@ pub async fn receive<S: Sink, T: Send + 'static>(
             }
             Ok(Some(Err(_))) => {
                 failure = Some(S3Error::bad(
-                    "IncompleteBody",
+                    S3Code::IncompleteBody,
                     "You did not provide the number of bytes specified by the Content-Length HTTP header.",
                 ));
                 break;

@@ -12,7 +12,7 @@ use crate::store::StoreError;
 
 use super::body::{self, Decoder};
 use super::xml::{self, XmlWriter};
-use super::{blocking, empty, xml_response, Request, S3Error, S3Result, S3};
+use super::{blocking, empty, xml_response, Request, S3Code, S3Error, S3Result, S3};
 
 /// The owner S3 clients see (nasgate has one root identity).
 pub(crate) const OWNER_ID: &str =
@@ -50,7 +50,7 @@ pub async fn list_buckets(s3: &Arc<S3>, req: Request) -> S3Result {
                 .filter(|n| (1..=10_000).contains(n))
                 .ok_or_else(|| {
                     S3Error::bad(
-                        "InvalidArgument",
+                        S3Code::InvalidArgument,
                         "max-buckets must be an integer from 1 to 10000",
                     )
                 })?,
@@ -176,7 +176,7 @@ fn max_keys(req: &Request, name: &str) -> Result<usize, S3Error> {
             .map(|n| n.min(1000) as usize)
             .ok_or_else(|| {
                 S3Error::bad(
-                    "InvalidArgument",
+                    S3Code::InvalidArgument,
                     format!("Provided {name} not an integer or within integer range"),
                 )
             }),
@@ -197,7 +197,7 @@ pub async fn list_objects(s3: &Arc<S3>, req: Request, v2: bool) -> S3Result {
         Some("url") => true,
         Some(_) => {
             return Err(S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 "Invalid Encoding Method specified in Request",
             ))
         }
@@ -312,7 +312,7 @@ fn decode_token(t: &str) -> Result<String, S3Error> {
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| {
             S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 "The continuation token provided is incorrect",
             )
         })
@@ -338,7 +338,7 @@ pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
                 let r = match o.version_id.as_deref() {
                     Some(v) if v != "null" => Err(S3Error::new(
                         StatusCode::NOT_FOUND,
-                        "NoSuchVersion",
+                        S3Code::NoSuchVersion,
                         "The specified version does not exist.",
                     )),
                     _ => store.delete(&bucket, &o.key).map_err(S3Error::from),
@@ -358,7 +358,7 @@ pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
             Err(e) => {
                 w.open("Error")
                     .text("Key", key)
-                    .text("Code", e.code)
+                    .text("Code", e.code.as_str())
                     .text("Message", &e.message)
                     .close("Error");
             }
@@ -369,51 +369,55 @@ pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
 
 /// Bucket configurations nasgate does not keep: a GET answers as S3 does for a bucket
 /// without one (404 with the specific code, or an empty document where S3 returns one).
-pub(crate) const CONFIGS: [(&str, Option<&str>, &str); 14] = [
+pub(crate) const CONFIGS: [(&str, Option<S3Code>, &str); 14] = [
     (
         "policy",
-        Some("NoSuchBucketPolicy"),
+        Some(S3Code::NoSuchBucketPolicy),
         "The bucket policy does not exist",
     ),
     (
         "cors",
-        Some("NoSuchCORSConfiguration"),
+        Some(S3Code::NoSuchCORSConfiguration),
         "The CORS configuration does not exist",
     ),
     (
         "lifecycle",
-        Some("NoSuchLifecycleConfiguration"),
+        Some(S3Code::NoSuchLifecycleConfiguration),
         "The lifecycle configuration does not exist",
     ),
-    ("tagging", Some("NoSuchTagSet"), "The TagSet does not exist"),
+    (
+        "tagging",
+        Some(S3Code::NoSuchTagSet),
+        "The TagSet does not exist",
+    ),
     (
         "encryption",
-        Some("ServerSideEncryptionConfigurationNotFoundError"),
+        Some(S3Code::ServerSideEncryptionConfigurationNotFoundError),
         "The server side encryption configuration was not found",
     ),
     (
         "website",
-        Some("NoSuchWebsiteConfiguration"),
+        Some(S3Code::NoSuchWebsiteConfiguration),
         "The specified bucket does not have a website configuration",
     ),
     (
         "replication",
-        Some("ReplicationConfigurationNotFoundError"),
+        Some(S3Code::ReplicationConfigurationNotFoundError),
         "The replication configuration was not found",
     ),
     (
         "object-lock",
-        Some("ObjectLockConfigurationNotFoundError"),
+        Some(S3Code::ObjectLockConfigurationNotFoundError),
         "Object Lock configuration does not exist for this bucket",
     ),
     (
         "ownershipControls",
-        Some("OwnershipControlsNotFoundError"),
+        Some(S3Code::OwnershipControlsNotFoundError),
         "The bucket ownership controls were not found",
     ),
     (
         "publicAccessBlock",
-        Some("NoSuchPublicAccessBlockConfiguration"),
+        Some(S3Code::NoSuchPublicAccessBlockConfiguration),
         "The public access block configuration was not found",
     ),
     ("logging", None, "BucketLoggingStatus"),
@@ -431,7 +435,7 @@ pub async fn config(s3: &Arc<S3>, req: Request) -> S3Result {
         return Err(S3Error::not_implemented("This bucket configuration"));
     };
     match code {
-        Some(code) => Err(S3Error::new(StatusCode::NOT_FOUND, code, *text)),
+        Some(code) => Err(S3Error::new(StatusCode::NOT_FOUND, *code, *text)),
         None => {
             let mut w = XmlWriter::new(text);
             if *text == "RequestPaymentConfiguration" {

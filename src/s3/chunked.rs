@@ -27,6 +27,7 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::S3Code;
 use super::sigv4::{Payload, SigningContext, Verified};
 
 /// Longest chunk header or trailer line accepted, CRLF included.
@@ -95,11 +96,11 @@ pub enum ChunkError {
 
 impl ChunkError {
     /// The S3 error code for the XML `<Code>` element.
-    pub fn s3_code(&self) -> &'static str {
+    pub fn s3_code(&self) -> S3Code {
         match self {
-            ChunkError::Malformed(_) => "InvalidRequest",
-            ChunkError::Truncated | ChunkError::LengthMismatch { .. } => "IncompleteBody",
-            ChunkError::SignatureMismatch => "SignatureDoesNotMatch",
+            ChunkError::Malformed(_) => S3Code::InvalidRequest,
+            ChunkError::Truncated | ChunkError::LengthMismatch { .. } => S3Code::IncompleteBody,
+            ChunkError::SignatureMismatch => S3Code::SignatureDoesNotMatch,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod chunked;
 pub mod error;
 mod multipart;
 mod object;
+pub mod operation;
 mod post;
 pub mod sigv4;
 pub mod xml;
@@ -30,7 +31,8 @@ use warp::Filter;
 use crate::config::Credentials;
 use crate::store::Store;
 
-pub use error::S3Error;
+pub use error::{S3Code, S3Error};
+pub use operation::Operation;
 
 /// Result of a handler.
 pub type S3Result = Result<Response<Body>, S3Error>;
@@ -99,13 +101,13 @@ impl Request {
     fn bucket(&self) -> Result<&str, S3Error> {
         self.bucket
             .as_deref()
-            .ok_or_else(|| S3Error::bad("InvalidRequest", "no bucket in the request"))
+            .ok_or_else(|| S3Error::bad(S3Code::InvalidRequest, "no bucket in the request"))
     }
 
     fn key(&self) -> Result<&str, S3Error> {
         self.key
             .as_deref()
-            .ok_or_else(|| S3Error::bad("InvalidRequest", "no key in the request"))
+            .ok_or_else(|| S3Error::bad(S3Code::InvalidRequest, "no key in the request"))
     }
 }
 
@@ -202,18 +204,18 @@ async fn handle(
     let bytes_in = length(&headers, "x-amz-decoded-content-length")
         .or_else(|| length(&headers, "content-length"))
         .unwrap_or(0);
-    let op_name;
+    let op;
     let result = if post::is_post_object(&method, key.as_deref(), &raw_query, &headers)
         && bucket.is_some()
     {
         // A browser form carries its signature in the form itself.
-        op_name = "PostObject";
+        op = Operation::PostObject;
         let b = bucket.clone().unwrap_or_default();
         post::post_object(&s3, b, headers, body, id.clone()).await
     } else {
         match authenticate(&s3, &method, &raw_path, &raw_query, &headers) {
             Err(e) => {
-                op_name = "Unauthenticated";
+                op = Operation::Unauthenticated;
                 Err(e)
             }
             Ok(auth) => {
@@ -227,8 +229,8 @@ async fn handle(
                     auth,
                     id: id.clone(),
                 };
-                op_name = operation(&req);
-                dispatch(&s3, req, op_name).await
+                op = operation(&req);
+                dispatch(&s3, req, op).await
             }
         }
     };
@@ -253,10 +255,10 @@ async fn handle(
     } else {
         length(resp.headers(), "content-length").unwrap_or(0)
     };
-    crate::metrics::get().request(op_name, status, took, bytes_in, bytes_out);
+    crate::metrics::get().request(op.name(), status, took, bytes_in, bytes_out);
     tracing::info!(
         request_id = %id,
-        op = op_name,
+        op = op.name(),
         bucket = bucket.as_deref().unwrap_or(""),
         key = key.as_deref().unwrap_or(""),
         status,
@@ -348,12 +350,12 @@ fn parse_query(raw: &str) -> Vec<(String, String)> {
 }
 
 /// The S3 operation a request asks for (for routing and logs).
-fn operation(req: &Request) -> &'static str {
+fn operation(req: &Request) -> Operation {
     let m = &req.method;
     match (&req.bucket, &req.key) {
         (None, _) => match *m {
-            Method::GET => "ListBuckets",
-            _ => "Unsupported",
+            Method::GET => Operation::ListBuckets,
+            _ => Operation::Unsupported,
         },
         (Some(_), None) => {
             const UNSUPPORTED_BUCKET: [&str; 21] = [
@@ -380,28 +382,28 @@ fn operation(req: &Request) -> &'static str {
                 "policyStatus",
             ];
             match *m {
-                Method::GET if req.has("acl") => return "GetBucketAcl",
-                Method::PUT if req.has("acl") => return "PutBucketAcl",
+                Method::GET if req.has("acl") => return Operation::GetBucketAcl,
+                Method::PUT if req.has("acl") => return Operation::PutBucketAcl,
                 Method::GET if bucket::CONFIGS.iter().any(|c| req.has(c.0)) => {
-                    return "GetBucketConfig"
+                    return Operation::GetBucketConfig
                 }
                 _ => {}
             }
             if UNSUPPORTED_BUCKET.iter().any(|s| req.has(s)) {
-                return "Unsupported";
+                return Operation::Unsupported;
             }
             match *m {
-                Method::PUT if req.has("versioning") => "Unsupported",
-                Method::PUT => "CreateBucket",
-                Method::HEAD => "HeadBucket",
-                Method::DELETE => "DeleteBucket",
-                Method::GET if req.has("location") => "GetBucketLocation",
-                Method::GET if req.has("versioning") => "GetBucketVersioning",
-                Method::GET if req.has("uploads") => "ListMultipartUploads",
-                Method::GET if req.param("list-type") == Some("2") => "ListObjectsV2",
-                Method::GET => "ListObjects",
-                Method::POST if req.has("delete") => "DeleteObjects",
-                _ => "Unsupported",
+                Method::PUT if req.has("versioning") => Operation::Unsupported,
+                Method::PUT => Operation::CreateBucket,
+                Method::HEAD => Operation::HeadBucket,
+                Method::DELETE => Operation::DeleteBucket,
+                Method::GET if req.has("location") => Operation::GetBucketLocation,
+                Method::GET if req.has("versioning") => Operation::GetBucketVersioning,
+                Method::GET if req.has("uploads") => Operation::ListMultipartUploads,
+                Method::GET if req.param("list-type") == Some("2") => Operation::ListObjectsV2,
+                Method::GET => Operation::ListObjects,
+                Method::POST if req.has("delete") => Operation::DeleteObjects,
+                _ => Operation::Unsupported,
             }
         }
         (Some(_), Some(_)) => {
@@ -416,68 +418,70 @@ fn operation(req: &Request) -> &'static str {
                 "versionId",
             ];
             match *m {
-                Method::GET if req.has("acl") => return "GetObjectAcl",
-                Method::PUT if req.has("acl") => return "PutObjectAcl",
+                Method::GET if req.has("acl") => return Operation::GetObjectAcl,
+                Method::PUT if req.has("acl") => return Operation::PutObjectAcl,
                 _ => {}
             }
             if UNSUPPORTED_OBJECT
                 .iter()
                 .any(|s| req.has(s) && !(*s == "versionId" && req.param(s) == Some("null")))
             {
-                return "Unsupported";
+                return Operation::Unsupported;
             }
             let copy = req.headers.contains_key("x-amz-copy-source");
             match *m {
-                Method::PUT if req.has("tagging") => "PutObjectTagging",
-                Method::PUT if req.has("uploadId") && copy => "UploadPartCopy",
-                Method::PUT if req.has("uploadId") => "UploadPart",
-                Method::PUT if copy => "CopyObject",
-                Method::PUT => "PutObject",
-                Method::GET if req.has("tagging") => "GetObjectTagging",
-                Method::GET if req.has("uploadId") => "ListParts",
-                Method::GET => "GetObject",
-                Method::HEAD => "HeadObject",
-                Method::DELETE if req.has("tagging") => "DeleteObjectTagging",
-                Method::DELETE if req.has("uploadId") => "AbortMultipartUpload",
-                Method::DELETE => "DeleteObject",
-                Method::POST if req.has("uploads") => "CreateMultipartUpload",
-                Method::POST if req.has("uploadId") => "CompleteMultipartUpload",
-                _ => "Unsupported",
+                Method::PUT if req.has("tagging") => Operation::PutObjectTagging,
+                Method::PUT if req.has("uploadId") && copy => Operation::UploadPartCopy,
+                Method::PUT if req.has("uploadId") => Operation::UploadPart,
+                Method::PUT if copy => Operation::CopyObject,
+                Method::PUT => Operation::PutObject,
+                Method::GET if req.has("tagging") => Operation::GetObjectTagging,
+                Method::GET if req.has("uploadId") => Operation::ListParts,
+                Method::GET => Operation::GetObject,
+                Method::HEAD => Operation::HeadObject,
+                Method::DELETE if req.has("tagging") => Operation::DeleteObjectTagging,
+                Method::DELETE if req.has("uploadId") => Operation::AbortMultipartUpload,
+                Method::DELETE => Operation::DeleteObject,
+                Method::POST if req.has("uploads") => Operation::CreateMultipartUpload,
+                Method::POST if req.has("uploadId") => Operation::CompleteMultipartUpload,
+                _ => Operation::Unsupported,
             }
         }
     }
 }
 
-async fn dispatch(s3: &Arc<S3>, req: Request, op: &'static str) -> S3Result {
+async fn dispatch(s3: &Arc<S3>, req: Request, op: Operation) -> S3Result {
     match op {
-        "ListBuckets" => bucket::list_buckets(s3, req).await,
-        "CreateBucket" => bucket::create(s3, req).await,
-        "HeadBucket" => bucket::head(s3, req).await,
-        "DeleteBucket" => bucket::delete(s3, req).await,
-        "GetBucketLocation" => bucket::location(s3, req).await,
-        "GetBucketVersioning" => bucket::versioning(s3, req).await,
-        "GetBucketConfig" => bucket::config(s3, req).await,
-        "GetBucketAcl" | "GetObjectAcl" => bucket::get_acl(s3, req).await,
-        "PutBucketAcl" | "PutObjectAcl" => bucket::put_acl(s3, req).await,
-        "ListObjects" => bucket::list_objects(s3, req, false).await,
-        "ListObjectsV2" => bucket::list_objects(s3, req, true).await,
-        "DeleteObjects" => bucket::delete_objects(s3, req).await,
-        "ListMultipartUploads" => multipart::list_uploads(s3, req).await,
-        "PutObject" => object::put(s3, req).await,
-        "CopyObject" => object::copy(s3, req).await,
-        "GetObject" => object::get(s3, req, false).await,
-        "HeadObject" => object::get(s3, req, true).await,
-        "DeleteObject" => object::delete(s3, req).await,
-        "GetObjectTagging" => object::get_tags(s3, req).await,
-        "PutObjectTagging" => object::put_tags(s3, req).await,
-        "DeleteObjectTagging" => object::delete_tags(s3, req).await,
-        "CreateMultipartUpload" => multipart::create(s3, req).await,
-        "UploadPart" => multipart::upload_part(s3, req).await,
-        "UploadPartCopy" => multipart::upload_part_copy(s3, req).await,
-        "CompleteMultipartUpload" => multipart::complete(s3, req).await,
-        "AbortMultipartUpload" => multipart::abort(s3, req).await,
-        "ListParts" => multipart::list_parts(s3, req).await,
-        _ => Err(S3Error::not_implemented("This operation")),
+        Operation::ListBuckets => bucket::list_buckets(s3, req).await,
+        Operation::CreateBucket => bucket::create(s3, req).await,
+        Operation::HeadBucket => bucket::head(s3, req).await,
+        Operation::DeleteBucket => bucket::delete(s3, req).await,
+        Operation::GetBucketLocation => bucket::location(s3, req).await,
+        Operation::GetBucketVersioning => bucket::versioning(s3, req).await,
+        Operation::GetBucketConfig => bucket::config(s3, req).await,
+        Operation::GetBucketAcl | Operation::GetObjectAcl => bucket::get_acl(s3, req).await,
+        Operation::PutBucketAcl | Operation::PutObjectAcl => bucket::put_acl(s3, req).await,
+        Operation::ListObjects => bucket::list_objects(s3, req, false).await,
+        Operation::ListObjectsV2 => bucket::list_objects(s3, req, true).await,
+        Operation::DeleteObjects => bucket::delete_objects(s3, req).await,
+        Operation::ListMultipartUploads => multipart::list_uploads(s3, req).await,
+        Operation::PutObject => object::put(s3, req).await,
+        Operation::CopyObject => object::copy(s3, req).await,
+        Operation::GetObject => object::get(s3, req, false).await,
+        Operation::HeadObject => object::get(s3, req, true).await,
+        Operation::DeleteObject => object::delete(s3, req).await,
+        Operation::GetObjectTagging => object::get_tags(s3, req).await,
+        Operation::PutObjectTagging => object::put_tags(s3, req).await,
+        Operation::DeleteObjectTagging => object::delete_tags(s3, req).await,
+        Operation::CreateMultipartUpload => multipart::create(s3, req).await,
+        Operation::UploadPart => multipart::upload_part(s3, req).await,
+        Operation::UploadPartCopy => multipart::upload_part_copy(s3, req).await,
+        Operation::CompleteMultipartUpload => multipart::complete(s3, req).await,
+        Operation::AbortMultipartUpload => multipart::abort(s3, req).await,
+        Operation::ListParts => multipart::list_parts(s3, req).await,
+        Operation::Unsupported | Operation::Unauthenticated | Operation::PostObject => {
+            Err(S3Error::not_implemented("This operation"))
+        }
     }
 }
 
@@ -516,7 +520,7 @@ pub fn error_response(e: &S3Error, resource: &str, id: &str, is_head: bool) -> R
         empty(e.status)
     } else {
         let mut w = xml::XmlWriter::plain("Error");
-        w.text("Code", e.code)
+        w.text("Code", e.code.as_str())
             .text("Message", &e.message)
             .text("Resource", resource)
             .text("RequestId", id);
@@ -599,7 +603,7 @@ pub(crate) fn metadata_from(headers: &HeaderMap) -> Result<BTreeMap<String, Stri
     }
     if user_bytes > 2048 {
         return Err(S3Error::bad(
-            "MetadataTooLarge",
+            S3Code::MetadataTooLarge,
             "Your metadata headers exceed the maximum allowed metadata size.",
         ));
     }

@@ -13,13 +13,13 @@ use super::body::{self, Decoder};
 use super::bucket::write_owner;
 use super::object::{content_md5, copy_source, etag_header, set_checksum_headers, write_condition};
 use super::xml::{self, XmlWriter};
-use super::{blocking, empty, metadata_from, xml_response, Request, S3Error, S3Result, S3};
+use super::{blocking, empty, metadata_from, xml_response, Request, S3Code, S3Error, S3Result, S3};
 
 fn upload_id(req: &Request) -> Result<String, S3Error> {
     req.param("uploadId")
         .filter(|u| !u.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| S3Error::bad("InvalidArgument", "uploadId is required"))
+        .ok_or_else(|| S3Error::bad(S3Code::InvalidArgument, "uploadId is required"))
 }
 
 fn part_number(req: &Request) -> Result<u32, S3Error> {
@@ -28,7 +28,7 @@ fn part_number(req: &Request) -> Result<u32, S3Error> {
         .filter(|n| (1..=10_000).contains(n))
         .ok_or_else(|| {
             S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 "Part number must be an integer between 1 and 10000, inclusive",
             )
         })
@@ -44,7 +44,7 @@ pub async fn create(s3: &Arc<S3>, req: Request) -> S3Result {
     {
         Some(v) => Some(ChecksumAlgorithm::parse(v).ok_or_else(|| {
             S3Error::bad(
-                "InvalidRequest",
+                S3Code::InvalidRequest,
                 "Checksum algorithm provided is unsupported.",
             )
         })?),
@@ -170,7 +170,7 @@ pub async fn upload_part_copy(s3: &Arc<S3>, req: Request) -> S3Result {
 fn parse_copy_range(header: &str, size: u64) -> Result<(u64, u64), S3Error> {
     let bad = || {
         S3Error::bad(
-            "InvalidArgument",
+            S3Code::InvalidArgument,
             "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
         )
     };
@@ -183,7 +183,7 @@ fn parse_copy_range(header: &str, size: u64) -> Result<(u64, u64), S3Error> {
     if b >= size {
         return Err(S3Error::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
-            "InvalidRange",
+            S3Code::InvalidRange,
             "The requested range is not satisfiable",
         ));
     }
@@ -235,7 +235,7 @@ pub async fn list_parts(s3: &Arc<S3>, req: Request) -> S3Result {
         .param("part-number-marker")
         .map(|m| {
             m.parse()
-                .map_err(|_| S3Error::bad("InvalidArgument", "Invalid part-number-marker"))
+                .map_err(|_| S3Error::bad(S3Code::InvalidArgument, "Invalid part-number-marker"))
         })
         .transpose()?
         .unwrap_or(0);
@@ -243,7 +243,7 @@ pub async fn list_parts(s3: &Arc<S3>, req: Request) -> S3Result {
         .param("max-parts")
         .map(|m| {
             m.parse::<usize>()
-                .map_err(|_| S3Error::bad("InvalidArgument", "Invalid max-parts"))
+                .map_err(|_| S3Error::bad(S3Code::InvalidArgument, "Invalid max-parts"))
         })
         .transpose()?
         .unwrap_or(1000)
@@ -299,7 +299,7 @@ pub async fn list_uploads(s3: &Arc<S3>, req: Request) -> S3Result {
         .param("max-uploads")
         .map(|m| {
             m.parse::<usize>()
-                .map_err(|_| S3Error::bad("InvalidArgument", "Invalid max-uploads"))
+                .map_err(|_| S3Error::bad(S3Code::InvalidArgument, "Invalid max-uploads"))
         })
         .transpose()?
         .unwrap_or(1000)

@@ -15,7 +15,8 @@ use crate::store::{meta, StoreError};
 use super::body::{self, Decoder};
 use super::xml::{self, XmlWriter};
 use super::{
-    blocking, empty, metadata_from, stream_object, xml_response, Request, S3Error, S3Result, S3,
+    blocking, empty, metadata_from, stream_object, xml_response, Request, S3Code, S3Error,
+    S3Result, S3,
 };
 
 /// Characters left as they are in a URL-encoded tag set.
@@ -45,7 +46,7 @@ pub fn parse_tag_query(q: &str) -> Result<Vec<(String, String)>, S3Error> {
         percent_decode_str(&s.replace('+', " "))
             .decode_utf8()
             .map(|c| c.into_owned())
-            .map_err(|_| S3Error::bad("InvalidTag", "The tag set is not valid UTF-8"))
+            .map_err(|_| S3Error::bad(S3Code::InvalidTag, "The tag set is not valid UTF-8"))
     };
     let mut tags = Vec::new();
     for pair in q.split('&').filter(|p| !p.is_empty()) {
@@ -59,26 +60,26 @@ pub fn parse_tag_query(q: &str) -> Result<Vec<(String, String)>, S3Error> {
 fn check_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
     if tags.len() > 10 {
         return Err(S3Error::bad(
-            "BadRequest",
+            S3Code::BadRequest,
             "Object tags cannot be greater than 10",
         ));
     }
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() || k.chars().count() > 128 {
             return Err(S3Error::bad(
-                "InvalidTag",
+                S3Code::InvalidTag,
                 "The TagKey you have provided is invalid",
             ));
         }
         if v.chars().count() > 256 {
             return Err(S3Error::bad(
-                "InvalidTag",
+                S3Code::InvalidTag,
                 "The TagValue you have provided is invalid",
             ));
         }
         if tags[..i].iter().any(|(other, _)| other == k) {
             return Err(S3Error::bad(
-                "InvalidTag",
+                S3Code::InvalidTag,
                 "Cannot provide multiple Tags with the same key",
             ));
         }
@@ -106,7 +107,7 @@ fn read_conditions(req: &Request, prefix: &str) -> ReadConditions {
 pub(crate) fn write_condition(req: &Request) -> Result<WriteCondition, S3Error> {
     match (req.header("if-none-match"), req.header("if-match")) {
         (Some(_), Some(_)) => Err(S3Error::bad(
-            "InvalidRequest",
+            S3Code::InvalidRequest,
             "If-Match and If-None-Match cannot be used together",
         )),
         (Some(v), None) if v.trim() == "*" => Ok(WriteCondition::IfAbsent),
@@ -122,9 +123,9 @@ pub(crate) fn write_condition(req: &Request) -> Result<WriteCondition, S3Error> 
 pub(crate) fn content_md5(req: &Request) -> Result<Option<[u8; 16]>, S3Error> {
     req.header("content-md5")
         .map(|v| {
-            parse_content_md5(v).map_err(|_| {
+            parse_content_md5(v).map_err(|e| {
                 S3Error::bad(
-                    "InvalidDigest",
+                    S3Code::from(&e),
                     "The Content-MD5 you specified is not valid.",
                 )
             })
@@ -206,7 +207,7 @@ fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     let unsatisfiable = || {
         S3Error::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
-            "InvalidRange",
+            S3Code::InvalidRange,
             "The requested range is not satisfiable",
         )
     };
@@ -245,13 +246,13 @@ fn span_for(req: &Request, info: &ObjectInfo) -> Result<Span, S3Error> {
             .filter(|n| (1..=10_000).contains(n))
             .ok_or_else(|| {
                 S3Error::bad(
-                    "InvalidArgument",
+                    S3Code::InvalidArgument,
                     "Part number must be an integer between 1 and 10000, inclusive",
                 )
             })?;
         if req.header("range").is_some() {
             return Err(S3Error::bad(
-                "InvalidRequest",
+                S3Code::InvalidRequest,
                 "Cannot specify both Range header and partNumber query parameter",
             ));
         }
@@ -264,7 +265,7 @@ fn span_for(req: &Request, info: &ObjectInfo) -> Result<Span, S3Error> {
             } else {
                 Err(S3Error::new(
                     StatusCode::RANGE_NOT_SATISFIABLE,
-                    "InvalidPartNumber",
+                    S3Code::InvalidPartNumber,
                     "The requested partnumber is not satisfiable",
                 ))
             };
@@ -281,7 +282,7 @@ fn span_for(req: &Request, info: &ObjectInfo) -> Result<Span, S3Error> {
         }
         return Err(S3Error::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
-            "InvalidPartNumber",
+            S3Code::InvalidPartNumber,
             "The requested partnumber is not satisfiable",
         ));
     }
@@ -398,7 +399,7 @@ pub(crate) fn copy_source(req: &Request) -> Result<(String, String), S3Error> {
         if v != "null" {
             return Err(S3Error::new(
                 StatusCode::NOT_FOUND,
-                "NoSuchVersion",
+                S3Code::NoSuchVersion,
                 "The specified version does not exist.",
             ));
         }
@@ -408,7 +409,7 @@ pub(crate) fn copy_source(req: &Request) -> Result<(String, String), S3Error> {
     match decoded.split_once('/') {
         Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
         _ => Err(S3Error::bad(
-            "InvalidArgument",
+            S3Code::InvalidArgument,
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         )),
     }
@@ -423,7 +424,7 @@ pub async fn copy(s3: &Arc<S3>, req: Request) -> S3Result {
         Some("REPLACE") => true,
         Some(_) => {
             return Err(S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 "Unknown metadata directive.",
             ))
         }
@@ -433,7 +434,7 @@ pub async fn copy(s3: &Arc<S3>, req: Request) -> S3Result {
         Some("REPLACE") => true,
         Some(_) => {
             return Err(S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 "Unknown tagging directive.",
             ))
         }

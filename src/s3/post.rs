@@ -18,6 +18,7 @@ use crate::store::meta;
 use crate::store::object::{PutOptions, WriteCondition};
 
 use super::body::{self, Decoder};
+use super::error::S3Code;
 use super::object::{content_md5, encode_tags, etag_header, set_checksum_headers};
 use super::xml::{self, XmlWriter};
 use super::{blocking, empty, metadata_from, sigv4, xml_response, BodyStream, Request, S3Error};
@@ -53,7 +54,7 @@ pub fn is_post_object(
 type Fields = BTreeMap<String, String>;
 
 fn malformed(message: impl Into<String>) -> S3Error {
-    S3Error::bad("MalformedPOSTRequest", message)
+    S3Error::bad(S3Code::MalformedPOSTRequest, message)
 }
 
 fn policy_denied(message: impl std::fmt::Display) -> S3Error {
@@ -94,7 +95,7 @@ pub async fn post_object(
         };
         let Some(field) = next else {
             return Err(S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 "POST requires exactly one file upload per request.",
             ));
         };
@@ -114,7 +115,7 @@ pub async fn post_object(
         }
         if fields.insert(name.clone(), value).is_some() {
             return Err(S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 format!("POST requires exactly one value per form field: {name}"),
             ));
         }
@@ -129,14 +130,14 @@ pub async fn post_object(
         .get("key")
         .ok_or_else(|| {
             S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 "Bucket POST must contain a field named 'key'.",
             )
         })?
         .replace("${filename}", &filename);
     if key.is_empty() {
         return Err(S3Error::bad(
-            "InvalidArgument",
+            S3Code::InvalidArgument,
             "User key must have a length greater than 0.",
         ));
     }
@@ -216,7 +217,7 @@ pub async fn post_object(
         move |c, _| {
             if c.len < min {
                 return Err(S3Error::bad(
-                    "EntityTooSmall",
+                    S3Code::EntityTooSmall,
                     "Your proposed upload is smaller than the minimum allowed size",
                 ));
             }
@@ -225,9 +226,9 @@ pub async fn post_object(
     )
     .await
     .map_err(|e| {
-        if e.code == "MaxMessageLengthExceeded" {
+        if e.code == S3Code::MaxMessageLengthExceeded {
             S3Error::bad(
-                "EntityTooLarge",
+                S3Code::EntityTooLarge,
                 "Your proposed upload exceeds the maximum allowed size",
             )
         } else {
@@ -303,8 +304,7 @@ impl body::Sink for Counted {
 }
 
 fn timeout() -> S3Error {
-    S3Error::bad(
-        "RequestTimeout",
+    S3Error::bad(S3Code::RequestTimeout,
         "Your socket connection to the server was not read from or written to within the timeout period.",
     )
 }
@@ -313,12 +313,12 @@ fn form_error(e: multer::Error) -> S3Error {
     match e {
         multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
             S3Error::bad(
-                "EntityTooLarge",
+                S3Code::EntityTooLarge,
                 "Your proposed upload exceeds the maximum allowed size",
             )
         }
         multer::Error::StreamReadFailed(_) => {
-            S3Error::bad("IncompleteBody", "The request body ended early.")
+            S3Error::bad(S3Code::IncompleteBody, "The request body ended early.")
         }
         other => malformed(format!(
             "The body of your POST request is not well-formed multipart/form-data: {other}"
@@ -356,15 +356,14 @@ fn authenticate(
         return Err(S3Error::access_denied("Access Denied"));
     }
     if get("awsaccesskeyid").is_some() || get("signature").is_some() {
-        return Err(S3Error::bad(
-            "InvalidRequest",
+        return Err(S3Error::bad(S3Code::InvalidRequest,
             "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
         ));
     }
     let need = |name: &str| {
         get(name).ok_or_else(|| {
             S3Error::bad(
-                "InvalidArgument",
+                S3Code::InvalidArgument,
                 format!("Bucket POST must contain a field named '{name}'."),
             )
         })

@@ -29,6 +29,8 @@ use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERI
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::S3Code;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The only signing algorithm accepted.
@@ -210,21 +212,21 @@ pub enum AuthError {
 
 impl AuthError {
     /// The S3 error code for the XML `<Code>` element.
-    pub fn s3_code(&self) -> &'static str {
+    pub fn s3_code(&self) -> S3Code {
         match self {
             AuthError::Missing
             | AuthError::MissingDate
             | AuthError::Expired
-            | AuthError::NotYetValid => "AccessDenied",
-            AuthError::UnsupportedMechanism(_) => "InvalidRequest",
+            | AuthError::NotYetValid => S3Code::AccessDenied,
+            AuthError::UnsupportedMechanism(_) => S3Code::InvalidRequest,
             AuthError::MultipleMechanisms
             | AuthError::InvalidContentSha256
-            | AuthError::MalformedPostForm(_) => "InvalidArgument",
-            AuthError::MalformedHeader(_) => "AuthorizationHeaderMalformed",
-            AuthError::MalformedQuery(_) => "AuthorizationQueryParametersError",
-            AuthError::UnknownAccessKey => "InvalidAccessKeyId",
-            AuthError::SignatureMismatch => "SignatureDoesNotMatch",
-            AuthError::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            | AuthError::MalformedPostForm(_) => S3Code::InvalidArgument,
+            AuthError::MalformedHeader(_) => S3Code::AuthorizationHeaderMalformed,
+            AuthError::MalformedQuery(_) => S3Code::AuthorizationQueryParametersError,
+            AuthError::UnknownAccessKey => S3Code::InvalidAccessKeyId,
+            AuthError::SignatureMismatch => S3Code::SignatureDoesNotMatch,
+            AuthError::RequestTimeTooSkewed => S3Code::RequestTimeTooSkewed,
         }
     }
 

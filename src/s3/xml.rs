@@ -2,7 +2,6 @@
 //! shapes for the request bodies S3 clients send.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// S3's XML namespace.
 pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -82,39 +81,7 @@ fn escape_into(out: &mut String, s: &str) {
     }
 }
 
-/// ISO 8601 with milliseconds, as S3 lists times: `2026-11-22T10:01:02.123Z`.
-pub fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
-/// RFC 1123 date for HTTP headers (Last-Modified).
-pub fn http_date(t: SystemTime) -> String {
-    httpdate::fmt_http_date(t)
-}
-
-/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+pub use crate::time::{http_date, iso8601};
 
 /// One element of a request body: its local name (namespace prefix dropped), its child
 /// elements, and its text exactly as sent (entities and CDATA resolved, nothing trimmed).
@@ -347,15 +314,6 @@ impl FromXml for Tagging {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn times_format_as_s3_does() {
-        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        assert_eq!(iso8601(t), "2023-11-14T22:13:20.123Z");
-        assert_eq!(http_date(t), "Tue, 14 Nov 2023 22:13:20 GMT");
-        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-    }
 
     #[test]
     fn text_is_escaped() {

@@ -186,21 +186,6 @@ pub enum ChecksumError {
     Mismatch(ChecksumAlgorithm),
 }
 
-impl ChecksumError {
-    /// The S3 error code a server should answer with for this error.
-    pub fn s3_code(&self) -> &'static str {
-        match self {
-            Self::InvalidContentMd5 => "InvalidDigest",
-            Self::Md5Mismatch | Self::Mismatch(_) => "BadDigest",
-            Self::InvalidPartEtag(_) => "InvalidPart",
-            Self::NoParts => "MalformedXML",
-            Self::InvalidChecksum(_) | Self::UnsupportedType(..) | Self::NotComputed(_) => {
-                "InvalidRequest"
-            }
-        }
-    }
-}
-
 /// A checksum value as S3 transmits it: algorithm + base64 of the big-endian digest bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Checksum {
@@ -884,8 +869,6 @@ mod tests {
             only_md5.verify(&good),
             Err(ChecksumError::NotComputed(ChecksumAlgorithm::Crc32))
         );
-        assert_eq!(ChecksumError::Md5Mismatch.s3_code(), "BadDigest");
-        assert_eq!(ChecksumError::InvalidContentMd5.s3_code(), "InvalidDigest");
     }
 
     #[test]

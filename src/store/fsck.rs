@@ -317,7 +317,7 @@ impl Store {
                     "upload of {}/{} started {}",
                     u.bucket,
                     u.key,
-                    crate::s3::xml::iso8601(u.initiated)
+                    crate::time::iso8601(u.initiated)
                 ),
                 repaired,
             });

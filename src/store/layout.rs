@@ -33,7 +33,30 @@ pub enum NameError {
     NameTooLong(String),
     /// Cannot be stored as a path on the share.
     #[error("invalid key {0:?}: {1}")]
-    Key(String, &'static str),
+    Key(String, KeyReason),
+}
+
+/// Why a key cannot be stored as a path on the share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyReason {
+    /// The key is empty.
+    #[error("empty key")]
+    Empty,
+    /// The key contains a NUL byte.
+    #[error("contains NUL")]
+    Nul,
+    /// The key contains a backslash (a path separator on Windows).
+    #[error("contains '\\'")]
+    Backslash,
+    /// Two slashes in a row, or a key that is only `/`.
+    #[error("empty path component")]
+    EmptyComponent,
+    /// A `.` or `..` component.
+    #[error("'.' and '..' are not allowed as path components")]
+    DotComponent,
+    /// A component nasgate keeps for itself or the NAS (`.nfs*`, `.minio.sys`).
+    #[error("names starting with '.nfs' and '.minio.sys' are reserved")]
+    Reserved,
 }
 
 /// Checks a bucket name against S3's rules for new buckets.
@@ -76,26 +99,24 @@ pub fn check_key(key: &str) -> Result<(), NameError> {
         return Err(NameError::KeyTooLong);
     }
     if key.is_empty() {
-        return bad("empty key");
+        return bad(KeyReason::Empty);
     }
     if key.contains('\0') {
-        return bad("contains NUL");
+        return bad(KeyReason::Nul);
     }
     if key.contains('\\') && cfg!(windows) {
-        return bad("contains '\\'");
+        return bad(KeyReason::Backslash);
     }
     let body = key.strip_suffix('/').unwrap_or(key);
     if body.is_empty() {
-        return bad("empty path component");
+        return bad(KeyReason::EmptyComponent);
     }
     for part in body.split('/') {
         match part {
-            "" => return bad("empty path component"),
-            "." | ".." => return bad("'.' and '..' are not allowed as path components"),
+            "" => return bad(KeyReason::EmptyComponent),
+            "." | ".." => return bad(KeyReason::DotComponent),
             p if p.len() > MAX_NAME_LEN => return Err(NameError::NameTooLong(key.to_string())),
-            p if is_hidden(p) => {
-                return bad("names starting with '.nfs' and '.minio.sys' are reserved")
-            }
+            p if is_hidden(p) => return bad(KeyReason::Reserved),
             _ => {}
         }
     }

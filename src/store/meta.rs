@@ -197,6 +197,19 @@ impl FsJson {
     }
 }
 
+/// The entries of a `meta` map that belong to the object itself (standard headers, user
+/// metadata, tags), without the ETag: what a copy, a rewrite or a draft carries over.
+pub fn user_and_standard(meta: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    meta.iter()
+        .filter(|(k, _)| {
+            STANDARD_HEADERS.contains(&k.as_str())
+                || k.starts_with(USER_PREFIX)
+                || k.as_str() == TAGGING
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// Go's canonical MIME header form, which MinIO used for user metadata keys:
 /// `x-amz-meta-my-key` -> `X-Amz-Meta-My-Key`.
 pub fn canonical_header(name: &str) -> String {

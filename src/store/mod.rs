@@ -4,7 +4,6 @@
 //! `crate::platform::Root`. All calls block: async callers run them on the blocking pool.
 
 pub mod checksum;
-pub mod driver;
 pub mod fsck;
 pub mod io;
 pub mod layout;
@@ -16,7 +15,11 @@ pub mod object;
 pub mod posix;
 mod temp;
 
-use std::collections::BTreeMap;
+/// The old path of `crate::debug::store`, kept so tests written against it on other
+/// branches still build; new code uses `crate::debug::store`.
+#[doc(hidden)]
+pub use crate::debug::store as driver;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -25,7 +28,7 @@ use crate::lock::{Create, LockError, Locks, ShareLock};
 use crate::platform::{FileKind, OpenMode, Root};
 
 pub use checksum::{Checksum, ChecksumAlgorithm};
-pub use layout::NameError;
+pub use layout::{KeyReason, NameError};
 pub use object::{ObjectInfo, ObjectReader, PutOptions, ReadConditions, WriteCondition};
 
 /// Errors of the store, each naming what a user needs to see.
@@ -53,14 +56,14 @@ pub enum StoreError {
     },
     /// The key collides with the directory tree (a file where a directory is needed, or the
     /// other way round).
-    #[error("object {bucket}/{key} cannot be stored: {why}")]
+    #[error("object {bucket}/{key} cannot be stored: {kind}")]
     KeyConflict {
         /// Bucket.
         bucket: String,
         /// Key.
         key: String,
         /// What collides.
-        why: &'static str,
+        kind: Conflict,
     },
     /// A precondition (If-Match, If-None-Match, If-Unmodified-Since) failed.
     #[error("precondition failed")]
@@ -135,6 +138,26 @@ pub enum StoreError {
         /// What the system said.
         source: std::io::Error,
     },
+}
+
+/// How a key collides with the directory tree; each front maps it to its own error once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// A prefix of the key is an object, so the directory the key needs cannot exist.
+    #[error("a prefix of the key is an object")]
+    ParentIsObject,
+    /// Other objects start with this key and '/': the key's place is a directory.
+    #[error("other objects start with this key and '/'")]
+    KeysBelow,
+    /// An object exists where a directory object's directory would be.
+    #[error("an object exists where the directory would be")]
+    ObjectAtDirectory,
+    /// A key ending in '/' names a directory, which holds no bytes.
+    #[error("a key ending in '/' is a directory and cannot hold data")]
+    DirectoryWithData,
+    /// The object's metadata path runs into another object's record.
+    #[error("its metadata path is blocked")]
+    MetadataBlocked,
 }
 
 impl StoreError {
@@ -584,16 +607,4 @@ pub(crate) fn crash_point(name: &str) {
     {
         std::process::abort();
     }
-}
-
-/// Metadata map helpers shared by object and multipart code.
-pub(crate) fn user_and_standard(meta: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    meta.iter()
-        .filter(|(k, _)| {
-            meta::STANDARD_HEADERS.contains(&k.as_str())
-                || k.starts_with(meta::USER_PREFIX)
-                || k.as_str() == meta::TAGGING
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }

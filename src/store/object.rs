@@ -13,9 +13,9 @@ use crate::platform::{self, FileKind, OpenMode, Stat};
 use super::checksum::{Checksum, ChecksumAlgorithm};
 use super::layout;
 use super::list::{self, ListQuery, Tree};
-use super::meta::{self, FsJson, FsPart, Stamp};
+use super::meta::{self, user_and_standard, FsJson, FsPart, Stamp};
 use super::temp::{algorithms, Expect, Staged, TempFile};
-use super::{crash_point, io, user_and_standard, Result, Store, StoreError};
+use super::{crash_point, io, Conflict, Result, Store, StoreError};
 
 /// How often a publish or read starts over after losing a race with a concurrent delete,
 /// prune or replacement before it reports the share as too busy.
@@ -314,7 +314,7 @@ impl Upload {
                 return Err(StoreError::KeyConflict {
                     bucket,
                     key,
-                    why: "a key ending in '/' is a directory and cannot hold data",
+                    kind: Conflict::DirectoryWithData,
                 });
             }
             return store.put_directory(&bucket, &key, &options.condition, options.meta);
@@ -519,14 +519,14 @@ impl Store {
             }
             _ => {}
         }
-        let conflict = |why| StoreError::KeyConflict {
+        let conflict = |kind| StoreError::KeyConflict {
             bucket: bucket.into(),
             key: key.into(),
-            why,
+            kind,
         };
         self.make_dirs(&rel).map_err(|e| {
             if e.kind() == ErrorKind::AlreadyExists || e.kind() == ErrorKind::NotADirectory {
-                conflict("an object exists where the directory would be")
+                conflict(Conflict::ObjectAtDirectory)
             } else {
                 StoreError::io("create", &rel)(e)
             }
@@ -537,7 +537,7 @@ impl Store {
             match self.make_dirs(record_dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotADirectory => {
-                    return Err(conflict("its metadata path is blocked"))
+                    return Err(conflict(Conflict::MetadataBlocked))
                 }
                 Err(e) => return Err(StoreError::io("create", record_dir)(e)),
             }
@@ -607,17 +607,17 @@ impl Store {
         // Data and record reach the disk together: two fsyncs issued at once share one
         // journal commit on most filesystems, where one after the other pay for two.
         both(|| data.sync(), || record_file.sync())?;
-        let conflict = |why| StoreError::KeyConflict {
+        let conflict = |kind| StoreError::KeyConflict {
             bucket: bucket.into(),
             key: key.into(),
-            why,
+            kind,
         };
         for _ in 0..RETRIES {
             self.head_bucket(bucket)?;
             match self.make_dirs(&meta_dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotADirectory => {
-                    return Err(conflict("its metadata path is blocked"))
+                    return Err(conflict(Conflict::MetadataBlocked))
                 }
                 Err(e) => return Err(StoreError::io("create", &meta_dir)(e)),
             }
@@ -667,10 +667,10 @@ impl Store {
         data: &mut TempFile,
     ) -> Result<()> {
         let data_rel = layout::data(bucket, key);
-        let conflict = |why| StoreError::KeyConflict {
+        let conflict = |kind| StoreError::KeyConflict {
             bucket: bucket.into(),
             key: key.into(),
-            why,
+            kind,
         };
         self.check_write(guard, bucket, key, cond)?;
         crash_point("publish.locked");
@@ -681,7 +681,7 @@ impl Store {
                     if e.kind() == ErrorKind::NotADirectory
                         || e.kind() == ErrorKind::AlreadyExists =>
                 {
-                    return Err(conflict("a prefix of the key is an object"))
+                    return Err(conflict(Conflict::ParentIsObject))
                 }
                 Err(e) => return Err(StoreError::io("create", parent)(e)),
             }
@@ -693,10 +693,10 @@ impl Store {
                     || e.kind() == ErrorKind::DirectoryNotEmpty
                     || e.kind() == ErrorKind::AlreadyExists =>
             {
-                Err(conflict("other objects start with this key and '/'"))
+                Err(conflict(Conflict::KeysBelow))
             }
             Err(e) if e.kind() == ErrorKind::NotADirectory => {
-                Err(conflict("a prefix of the key is an object"))
+                Err(conflict(Conflict::ParentIsObject))
             }
             Err(e) => Err(StoreError::io("rename", &data_rel)(e)),
         }
@@ -870,7 +870,7 @@ impl Store {
                 return Err(StoreError::KeyConflict {
                     bucket: bucket.into(),
                     key: key.into(),
-                    why: "its metadata path is blocked",
+                    kind: Conflict::MetadataBlocked,
                 })
             }
             Err(e) => return Err(StoreError::io("create", &meta_dir)(e)),

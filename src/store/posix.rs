@@ -17,11 +17,12 @@ use crate::lock::ranges::Owner;
 use crate::lock::{Create, LockError, WriteGuard};
 use crate::platform::{self, Attr, FileKind, FsStats, Holder, LockKind, OpenMode, Range, SetTime};
 
+use super::meta::user_and_standard;
 use super::meta::{self, Stamp};
 use super::object::{is_not_found, read_record, Prune, RETRIES};
 use super::temp::Hashing;
 use super::temp::TempFile;
-use super::{io, layout, user_and_standard, ObjectInfo, ReadConditions, Result, Store, StoreError};
+use super::{io, layout, ObjectInfo, ReadConditions, Result, Store, StoreError};
 
 /// Most entries a directory rename moves under locks; beyond it the rename is refused with
 /// `Refusal::TooLarge` (EXDEV), which makes `mv` copy and delete instead.

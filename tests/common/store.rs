@@ -182,5 +182,5 @@ pub fn get_ok(store: &Store, bucket: &str, key: &str) -> (ObjectInfo, Vec<u8>) {
 
 /// Deterministic bytes of a given length (a cheap pseudo-random stream).
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    nasgate::store::driver::body(seed, len.max(16))[..len].to_vec()
+    nasgate::debug::store::body(seed, len.max(16))[..len].to_vec()
 }

@@ -11,9 +11,9 @@
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
 
-use super::list::ListQuery;
-use super::object::{ObjectReader, PutOptions, ReadConditions};
-use super::{Result, Store, StoreError};
+use crate::store::list::ListQuery;
+use crate::store::object::{ObjectReader, PutOptions, ReadConditions};
+use crate::store::{Result, Store, StoreError};
 
 /// A small deterministic generator (SplitMix64): bodies are reproducible from their seed.
 pub struct Rng(u64);

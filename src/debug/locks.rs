@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use crate::platform::{self, LockKind, LockStyle, OpenMode, Range};
 
-use super::{Create, LockError, Locks, ReadGuard, WriteGuard};
+use crate::lock::{Create, LockError, Locks, ReadGuard, WriteGuard};
 
 enum Held {
     Read(ReadGuard),
