@@ -547,7 +547,7 @@ fn verify_presigned(
     if request_time.saturating_sub(now) > MAX_CLOCK_SKEW_SECS {
         return Err(AuthError::NotYetValid);
     }
-    if now > request_time.saturating_add(expires) {
+    if expires == 0 || now > request_time.saturating_add(expires) {
         return Err(AuthError::Expired);
     }
 
