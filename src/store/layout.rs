@@ -151,7 +151,9 @@ pub fn meta(bucket: &str, key: &str) -> PathBuf {
 /// Relative path of a directory object's metadata (`dir/`): beside the metadata of the keys
 /// below it, under a name no key component can have (`.minio.sys` is refused in keys), so it
 /// never collides with the record of a key such as `dir/fs.json`. MinIO's FS mode kept no
-/// metadata for directory objects and ignores this file.
+/// metadata for directory objects and ignores this file. The record names the directory's
+/// inode: a directory replaced by a POSIX tool does not inherit it, unless the filesystem hands
+/// the freed inode number straight back to a directory made again at the same path.
 pub fn dir_meta(bucket: &str, key: &str) -> PathBuf {
     meta_dir(bucket, key).join(SYS).join("fs.json")
 }

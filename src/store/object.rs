@@ -461,9 +461,9 @@ impl Store {
     }
 
     /// The directory behind directory object `key` (`dir/`), if that object exists: a
-    /// directory with nothing visible in it, or one made by a PUT of `dir/` (it has a record)
-    /// that objects were put into since, as S3 keeps such a marker beside the keys below it.
-    /// A directory that only carries the keys below it is no object, as listings show it.
+    /// directory with nothing visible in it. A directory that carries keys is no object, as
+    /// listings show it, even when a PUT of `dir/` made it: its record waits (for its content
+    /// type and metadata) until the keys below are gone again.
     fn directory_object(&self, bucket: &str, key: &str) -> Result<Option<Stat>> {
         let rel = layout::data(bucket, key);
         let st = match self.root.stat(&rel) {
@@ -478,7 +478,6 @@ impl Store {
         };
         match tree.entries(key.trim_end_matches('/')) {
             Ok(entries) if entries.is_empty() => Ok(Some(st)),
-            Ok(_) if self.directory_record(bucket, key, &st).is_some() => Ok(Some(st)),
             Ok(_) => Ok(None),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(StoreError::io("list", &rel)(e)),
