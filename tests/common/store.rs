@@ -131,10 +131,7 @@ pub fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> 
     bounded_for(TEST_BOUND, body)
 }
 
-/// Lowercase hex MD5.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(md5::Md5::digest(bytes))
-}
+pub use super::digest::md5_hex;
 
 /// Raw MD5.
 pub fn md5_raw(bytes: &[u8]) -> [u8; 16] {
