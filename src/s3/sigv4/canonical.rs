@@ -3,7 +3,6 @@
 
 use percent_encoding::percent_encode;
 
-use super::parse::*;
 use super::*;
 
 /// Builds the SigV4 canonical request.

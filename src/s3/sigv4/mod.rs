@@ -27,12 +27,10 @@
 //! service must be `s3`.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::error::S3Code;
 

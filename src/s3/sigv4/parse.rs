@@ -13,7 +13,7 @@ pub(super) struct Credential<'a> {
 }
 
 impl Credential<'_> {
-    fn scope(&self) -> String {
+    pub(super) fn scope(&self) -> String {
         format!("{}/{}/s3/aws4_request", self.date, self.region)
     }
 }
@@ -200,7 +200,10 @@ pub(super) fn query_param<'q>(
 }
 
 /// The value of a header that must appear at most once.
-pub(super) fn single_header<'h>(headers: &'h [(String, String)], name: &str) -> Result<Option<&'h str>, ()> {
+pub(super) fn single_header<'h>(
+    headers: &'h [(String, String)],
+    name: &str,
+) -> Result<Option<&'h str>, ()> {
     let mut found = None;
     for (n, v) in headers {
         if n.eq_ignore_ascii_case(name) {

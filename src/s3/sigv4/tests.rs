@@ -1,11 +1,14 @@
 //! Verification against AWS's published examples and hand-made requests, with a small
 //! signer (test-only: integration tests sign with the independent `aws-sigv4` crate).
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use percent_encoding::percent_encode;
+
 use super::canonical::*;
 use super::date::*;
 use super::parse::*;
 use super::*;
-use std::time::Duration;
 
 const ACCESS: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -719,8 +722,7 @@ fn tampering_is_detected() {
 fn unknown_access_key() {
     let h = headers(&[("host", HOST), ("x-amz-date", AMZ_DATE)]);
     let value =
-        authorization_header(&parts("GET", "/", "", &h), "NOSUCHKEY", SECRET, "us-east-1")
-            .unwrap();
+        authorization_header(&parts("GET", "/", "", &h), "NOSUCHKEY", SECRET, "us-east-1").unwrap();
     let mut signed = h.clone();
     signed.push(("authorization".into(), value));
     let err = verify(&parts("GET", "/", "", &signed), example_time(), lookup).unwrap_err();
@@ -753,8 +755,7 @@ fn expect_header_may_have_been_consumed() {
         ("expect", "100-continue"),
     ]);
     let value =
-        authorization_header(&parts("PUT", "/b/k", "", &h), ACCESS, SECRET, "us-east-1")
-            .unwrap();
+        authorization_header(&parts("PUT", "/b/k", "", &h), ACCESS, SECRET, "us-east-1").unwrap();
     let signed = headers(&[
         ("host", HOST),
         ("x-amz-date", AMZ_DATE),
