@@ -148,7 +148,8 @@ pub(super) fn verify_presigned(
     if request_time.saturating_sub(now) > MAX_CLOCK_SKEW_SECS {
         return Err(AuthError::NotYetValid);
     }
-    if now > request_time.saturating_add(expires) {
+    // A zero lifetime is expired from the start, even within the second it was signed in.
+    if expires == 0 || now > request_time.saturating_add(expires) {
         return Err(AuthError::Expired);
     }
 
