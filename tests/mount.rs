@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    http, is_mount_point, sha256_hex, signed_headers, start_mounted, unmount_lazily, RawResponse,
-    Server, SECRET_KEY,
+    http, is_mount_point, md5_hex, sha256_hex, signed_headers, start_mounted, unmount_lazily,
+    RawResponse, Server, SECRET_KEY,
 };
 use nasgate::debug::store::{body, is_whole};
 
@@ -383,11 +383,6 @@ fn put(server: &Server, target: &str, body: &[u8]) -> RawResponse {
 
 fn get(server: &Server, target: &str) -> RawResponse {
     s3(server, "GET", target, b"", &[])
-}
-
-fn md5_hex(b: &[u8]) -> String {
-    use md5::Digest;
-    hex::encode(md5::Md5::digest(b))
 }
 
 fn etag(r: &RawResponse) -> String {

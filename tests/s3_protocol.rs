@@ -7,8 +7,10 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use common::{files_under, http, sha256_hex, signed_headers, Server, ACCESS_KEY, SECRET_KEY};
-use nasgate::s3::sigv4::{signing_key, SigningContext};
+use common::{
+    files_under, http, presigned_query, sha256_hex, signed_headers, signed_headers_at, ChunkSigner,
+    Server, SECRET_KEY,
+};
 
 fn put_signed(
     server: &Server,
@@ -72,21 +74,18 @@ fn assert_unchanged(share: &std::path::Path, server: &Server) {
 
 /// An aws-chunked body with chunk signatures chained from `seed`, in chunks of `size`.
 fn chunked_body(
-    ctx: &SigningContext,
+    signer: &ChunkSigner,
+    seed: &str,
     data: &[u8],
     size: usize,
     corrupt_chunk: Option<usize>,
 ) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut prev = ctx.seed_signature.clone();
+    let mut prev = seed.to_string();
     let mut chunks: Vec<&[u8]> = data.chunks(size).collect();
     chunks.push(&[]);
     for (i, chunk) in chunks.iter().enumerate() {
-        let sha: [u8; 32] = {
-            use sha2::Digest;
-            sha2::Sha256::digest(chunk).into()
-        };
-        let mut sig = hex::encode(ctx.chunk_signature(&prev, &sha));
+        let mut sig = signer.chunk_signature(&prev, chunk);
         if corrupt_chunk == Some(i) {
             sig = sig.replace(&sig[..1], if &sig[..1] == "a" { "b" } else { "a" });
         }
@@ -105,7 +104,9 @@ fn streaming_put(
     corrupt: Option<usize>,
 ) -> common::RawResponse {
     let decoded = data.len().to_string();
-    let mut h = signed_headers(
+    let now = SystemTime::now();
+    let mut h = signed_headers_at(
+        now,
         &server.address,
         "PUT",
         path,
@@ -123,15 +124,14 @@ fn streaming_put(
         .unwrap()
         .1
         .clone();
-    let date = h.iter().find(|(k, _)| k == "x-amz-date").unwrap().1.clone();
     let seed = auth.rsplit("Signature=").next().unwrap().to_string();
-    let ctx = SigningContext {
-        key: signing_key(SECRET_KEY, &date[..8], "us-east-1", "s3"),
-        date_time: date.clone(),
-        scope: format!("{}/us-east-1/s3/aws4_request", &date[..8]),
-        seed_signature: seed,
-    };
-    let body = chunked_body(&ctx, data, 1000, corrupt);
+    let body = chunked_body(
+        &ChunkSigner::new(now, SECRET_KEY),
+        &seed,
+        data,
+        1000,
+        corrupt,
+    );
     h.push(("content-length".into(), body.len().to_string()));
     http(&server.address, "PUT", path, &h, &body)
 }
@@ -252,8 +252,10 @@ fn unauthenticated_skewed_and_expired_requests_are_refused() {
     );
     assert_eq!(r.code().as_deref(), Some("AccessDenied"));
 
+    // Signed with an old date, so only the skew is wrong.
     let old = SystemTime::now() - Duration::from_secs(3600);
-    let mut h = signed_headers(
+    let h = signed_headers_at(
+        old,
         &server.address,
         "GET",
         "/bkt/keep",
@@ -262,37 +264,18 @@ fn unauthenticated_skewed_and_expired_requests_are_refused() {
         &sha256_hex(b""),
         SECRET_KEY,
     );
-    for (k, v) in h.iter_mut() {
-        if k == "x-amz-date" {
-            *v = common::amz_date(old);
-        }
-    }
-    // Re-sign with the old date so only the skew is wrong.
-    h.retain(|(k, _)| k != "authorization");
-    let parts = nasgate::s3::sigv4::RequestParts {
-        method: "GET",
-        path: "/bkt/keep",
-        query: "",
-        headers: &h,
-    };
-    let auth =
-        nasgate::s3::sigv4::authorization_header(&parts, ACCESS_KEY, SECRET_KEY, "us-east-1")
-            .unwrap();
-    h.push(("authorization".into(), auth));
     let r = http(&server.address, "GET", "/bkt/keep", &h, b"");
     assert_eq!(r.code().as_deref(), Some("RequestTimeTooSkewed"));
 
-    let date = common::amz_date(SystemTime::now() - Duration::from_secs(120));
-    let hdrs = [("host".to_string(), server.address.clone())];
-    let parts = nasgate::s3::sigv4::RequestParts {
-        method: "GET",
-        path: "/bkt/keep",
-        query: "",
-        headers: &hdrs,
-    };
-    let q =
-        nasgate::s3::sigv4::presigned_query(&parts, ACCESS_KEY, SECRET_KEY, "us-east-1", &date, 60)
-            .unwrap();
+    let q = presigned_query(
+        &server.address,
+        "GET",
+        "/bkt/keep",
+        "",
+        SECRET_KEY,
+        SystemTime::now() - Duration::from_secs(120),
+        Duration::from_secs(60),
+    );
     let r = http(
         &server.address,
         "GET",

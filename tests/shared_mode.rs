@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use common::{Server, ACCESS_KEY, SECRET_KEY};
+use common::{md5_hex, Server, ACCESS_KEY, SECRET_KEY};
 use nasgate::debug::store::{body, is_whole, Rng};
 
 fn client(endpoint: &str) -> Client {
@@ -129,11 +129,6 @@ async fn read_all(c: &Client, bucket: &str, key: &str) -> Result<(Vec<u8>, Strin
         .into_bytes()
         .to_vec();
     Ok((b, etag))
-}
-
-fn md5_hex(b: &[u8]) -> String {
-    use md5::Digest;
-    hex::encode(md5::Md5::digest(b))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,13 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LockDriver, ANSWER_BOUND};
-use md5::Digest;
+use common::{md5_hex, LockDriver, ANSWER_BOUND};
 use nasgate::debug::store::body;
-
-fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(md5::Md5::digest(bytes))
-}
 
 fn tmp_dirs(share: &std::path::Path) -> usize {
     std::fs::read_dir(share.join(".minio.sys/tmp"))

@@ -1,6 +1,7 @@
 //! Store fixtures: a `Store` on a fresh temp share, whole-object reads and writes, a bound on
 //! every test body, and a look at what a test left on disk.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use md5::Digest;
 use nasgate::lock::{LockConfig, Locks};
 use nasgate::platform::{LockStyle, Root};
+use nasgate::store::list::ListQuery;
 use nasgate::store::{
     Durability, ObjectInfo, ObjectReader, PutOptions, ReadConditions, Store, StoreConfig,
     StoreError,
@@ -131,10 +133,7 @@ pub fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> 
     bounded_for(TEST_BOUND, body)
 }
 
-/// Lowercase hex MD5.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(md5::Md5::digest(bytes))
-}
+pub use super::digest::md5_hex;
 
 /// Raw MD5.
 pub fn md5_raw(bytes: &[u8]) -> [u8; 16] {
@@ -183,4 +182,76 @@ pub fn get_ok(store: &Store, bucket: &str, key: &str) -> (ObjectInfo, Vec<u8>) {
 /// Deterministic bytes of a given length (a cheap pseudo-random stream).
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     nasgate::debug::store::body(seed, len.max(16))[..len].to_vec()
+}
+
+/// The bucket most store tests use.
+pub const B: &str = "bkt";
+
+/// A metadata map from pairs.
+pub fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Put options carrying only metadata `pairs`.
+pub fn with_meta(pairs: &[(&str, &str)]) -> PutOptions {
+    PutOptions {
+        meta: meta(pairs),
+        ..PutOptions::default()
+    }
+}
+
+/// Every key of `bucket`, in listing order (one page).
+pub fn all_keys(share: &TestShare, bucket: &str) -> Vec<String> {
+    let page = share
+        .store
+        .list(
+            bucket,
+            &ListQuery {
+                prefix: "",
+                delimiter: None,
+                start_after: None,
+                max_keys: 10_000,
+            },
+        )
+        .expect("list");
+    assert!(!page.is_truncated);
+    page.objects.into_iter().map(|o| o.key).collect()
+}
+
+/// No read conditions.
+pub fn no_cond() -> ReadConditions {
+    ReadConditions::default()
+}
+
+/// Whether a store result is `NoSuchKey`.
+pub fn is_no_such_key(r: Result<impl std::fmt::Debug, StoreError>) -> bool {
+    matches!(r, Err(StoreError::NoSuchKey { .. }))
+}
+
+/// Uploads one part, which must be accepted; returns its ETag.
+pub fn upload_part(s: &TestShare, key: &str, id: &str, number: u32, data: &[u8]) -> String {
+    let mut p = s
+        .store
+        .begin_part(
+            B,
+            key,
+            id,
+            number,
+            Some(data.len() as u64),
+            None,
+            &[],
+            Vec::new(),
+        )
+        .expect("begin part");
+    for chunk in data.chunks(1 << 20) {
+        p.write(chunk).expect("write part");
+    }
+    let (info, _) = p.finish(&s.store).expect("finish part");
+    assert_eq!(info.number, number);
+    assert_eq!(info.etag, md5_hex(data));
+    assert_eq!(info.size, data.len() as u64);
+    info.etag
 }
