@@ -106,6 +106,16 @@ struct ServeArgs {
     /// Longest a client may stall while sending a body, in seconds; the upload is dropped.
     #[arg(long, env = "NASGATE_IDLE_TIMEOUT", default_value_t = 300)]
     idle_timeout: u64,
+    /// Longest a client may take to send a request's headers (or a TLS handshake), in
+    /// seconds; then the connection closes.
+    #[arg(long, env = "NASGATE_HEADER_TIMEOUT", default_value_t = 20)]
+    header_timeout: u64,
+    /// Longest a connection may sit idle between requests, in seconds; then it closes.
+    #[arg(long, env = "NASGATE_KEEPALIVE_TIMEOUT", default_value_t = 75)]
+    keepalive_timeout: u64,
+    /// Most client connections open at once; at the cap, accepting pauses until one closes.
+    #[arg(long, env = "NASGATE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
     /// Seconds between sweeps of dead instances' staging files and expired uploads.
     #[arg(long, env = "NASGATE_SWEEP_INTERVAL", default_value_t = 600)]
     sweep_interval: u64,
@@ -276,6 +286,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         domain: args.domain.clone(),
         idle_timeout: Duration::from_secs(args.idle_timeout),
     };
+    let max_connections = connection_cap(args.max_connections);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let options = nasgate::server::ServerOptions {
         address,
@@ -283,6 +294,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         metrics_token: args.metrics_token.clone(),
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         require_mount: args.require_mount.then(|| share.clone()),
+        limits: nasgate::server::connections::Limits {
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            keepalive_timeout: Duration::from_secs(args.keepalive_timeout.max(1)),
+            max_connections,
+        },
     };
     runtime.block_on(nasgate::server::run(
         options,
@@ -301,6 +317,31 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     drop(store);
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the descriptor limit and fits the connection cap under it: each connection holds
+/// one descriptor and may hold an object's open file besides.
+fn connection_cap(wanted: usize) -> usize {
+    match nasgate::platform::raise_open_file_limit() {
+        Ok((soft, hard)) => {
+            let room = usize::try_from(soft.saturating_sub(256) / 2).unwrap_or(usize::MAX);
+            tracing::info!(soft, hard, "open file limit");
+            if wanted > room {
+                tracing::warn!(
+                    wanted,
+                    cap = room.max(1),
+                    limit = soft,
+                    "--max-connections lowered to fit the open file limit"
+                );
+                return room.max(1);
+            }
+            wanted.max(1)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open file limit");
+            wanted.max(1)
+        }
+    }
 }
 
 fn start_mount(

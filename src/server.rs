@@ -6,10 +6,8 @@
 //! finish; then the listener closes. systemd hears READY=1 once listening and STOPPING=1
 //! when the drain begins.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +20,8 @@ use crate::ops::maintenance::Maintenance;
 use crate::s3::{S3Config, S3Error, S3};
 use crate::store::Store;
 
+pub mod connections;
+
 /// Errors starting or running the listener.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -31,7 +31,7 @@ pub enum ServerError {
         /// The address.
         address: SocketAddr,
         /// What the system said.
-        source: warp::Error,
+        source: std::io::Error,
     },
     /// A TLS file could not be read.
     #[error("TLS {what} {}: {source}", path.display())]
@@ -43,6 +43,9 @@ pub enum ServerError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    TlsSetup(#[from] connections::TlsSetupError),
 }
 
 /// How the listener runs.
@@ -58,6 +61,8 @@ pub struct ServerOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The share must be a mount point to count as ready (`--require-mount`).
     pub require_mount: Option<PathBuf>,
+    /// Limits on every client connection.
+    pub limits: connections::Limits,
 }
 
 /// Requests in flight, and whether new ones are still welcome.
@@ -208,20 +213,9 @@ pub async fn run(
         });
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let mut signal_rx = stop_rx.clone();
-    let shutdown = async move {
-        let _ = signal_rx.wait_for(|s| *s).await;
-    };
     let address = options.address;
-    let bind_err = |source| ServerError::Bind { address, source };
-    let (bound, server): (SocketAddr, Pin<Box<dyn Future<Output = ()> + Send>>) = match &options.tls
-    {
-        None => {
-            let (a, f) = warp::serve(routes)
-                .try_bind_with_graceful_shutdown(address, shutdown)
-                .map_err(bind_err)?;
-            (a, Box::pin(f))
-        }
+    let tls = match &options.tls {
+        None => None,
         Some((cert, key)) => {
             for (what, path) in [("certificate", cert), ("key", key)] {
                 std::fs::File::open(path).map_err(|source| ServerError::Tls {
@@ -230,15 +224,20 @@ pub async fn run(
                     source,
                 })?;
             }
-            let (a, f) = warp::serve(routes)
-                .tls()
-                .cert_path(cert)
-                .key_path(key)
-                .try_bind_with_graceful_shutdown(address, shutdown)
-                .map_err(bind_err)?;
-            (a, Box::pin(f))
+            Some(connections::tls_acceptor(cert, key)?)
         }
     };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServerError::Bind { address, source })?;
+    let bound = connections::local_address(&listener, address);
+    let server = connections::serve(
+        listener,
+        tls,
+        warp::service(routes),
+        options.limits,
+        stop_rx.clone(),
+    );
     tracing::info!(address = %bound, tls = options.tls.is_some(), "listening");
     #[cfg(target_os = "linux")]
     crate::ops::notify::notify("READY=1");
