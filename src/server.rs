@@ -6,8 +6,10 @@
 //! finish; then the listener closes. systemd hears READY=1 once listening and STOPPING=1
 //! when the drain begins.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use warp::http::{HeaderValue, Response, StatusCode};
 use warp::hyper::Body;
 use warp::Filter;
 
+use crate::ops::health::{Health, ShareState};
 use crate::ops::maintenance::Maintenance;
 use crate::s3::{S3Config, S3Error, S3};
 use crate::store::Store;
@@ -59,8 +62,8 @@ pub struct ServerOptions {
     pub metrics_token: Option<String>,
     /// PEM certificate chain and private key: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// The share must be a mount point to count as ready (`--require-mount`).
-    pub require_mount: Option<PathBuf>,
+    /// The share's health, kept by its background probe.
+    pub health: Health,
     /// Limits on every client connection.
     pub limits: connections::Limits,
 }
@@ -97,18 +100,29 @@ struct Draining;
 
 impl warp::reject::Reject for Draining {}
 
-/// Whether the instance should take traffic: not draining, the share (still) mounted when
-/// required, and a lock round trip on the share works.
-fn ready(store: &Store, gate: &Gate, require_mount: Option<&PathBuf>) -> bool {
-    if gate.draining.load(Ordering::SeqCst) {
-        return false;
-    }
-    if let Some(share) = require_mount {
-        if !crate::ops::mounts::is_mount_point(share).unwrap_or(false) {
-            return false;
-        }
-    }
-    store.ready()
+#[derive(Debug)]
+struct ShareStalled;
+
+impl warp::reject::Reject for ShareStalled {}
+
+/// Whether the instance should take traffic: not draining, and the share's health probe
+/// (which also checks `--require-mount`) last succeeded and is not stuck. Answered from
+/// memory: a stalled share must not stall the answer.
+fn ready(health: &Health, gate: &Gate) -> bool {
+    !gate.draining.load(Ordering::SeqCst) && health.state() == ShareState::Ok
+}
+
+/// The answer to an S3 request while the share is stalled: retry soon, or elsewhere.
+fn stalled_response() -> Response<Body> {
+    let e = S3Error {
+        retry_after: Some(2),
+        ..S3Error::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "The share is not answering on this server; retry, another instance may answer.",
+        )
+    };
+    crate::s3::error_response(&e, "/", "share-stalled", false)
 }
 
 fn status_only(status: StatusCode) -> Response<Body> {
@@ -128,28 +142,18 @@ pub async fn run(
     let live = warp::get()
         .and(warp::path!("health" / "live").or(warp::path!("minio" / "health" / "live")))
         .map(|_| status_only(StatusCode::OK));
-    let (ready_store, ready_gate) = (store.clone(), gate.clone());
-    let require_mount = options.require_mount.clone();
+    let (ready_health, ready_gate) = (options.health.clone(), gate.clone());
     let ready = warp::get()
         .and(warp::path!("health" / "ready").or(warp::path!("minio" / "health" / "ready")))
-        .then(move |_| {
-            let (store, gate, mount) = (
-                ready_store.clone(),
-                ready_gate.clone(),
-                require_mount.clone(),
-            );
-            async move {
-                let ok = tokio::task::spawn_blocking(move || ready(&store, &gate, mount.as_ref()))
-                    .await
-                    .unwrap_or(false);
-                status_only(if ok {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                })
-            }
+        .map(move |_| {
+            status_only(if ready(&ready_health, &ready_gate) {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            })
         });
     let metrics_store = store.clone();
+    let metrics_health = options.health.clone();
     let token = options.metrics_token.clone();
     let metrics = warp::get()
         .and(warp::path!("metrics"))
@@ -166,6 +170,11 @@ pub async fn run(
                 }
             }
             let m = crate::metrics::get();
+            m.share_state(
+                metrics_health.stalled(),
+                metrics_health.state() == ShareState::Ok,
+                crate::ops::health::stuck(Duration::from_secs(10)),
+            );
             let locks = metrics_store.locks();
             m.lock_state(
                 locks.namespace_len(),
@@ -179,10 +188,17 @@ pub async fn run(
             );
             r
         });
-    let enter_gate = gate.clone();
+    let (enter_gate, enter_health) = (gate.clone(), options.health.clone());
     let admitted = warp::any().and_then(move || {
-        let gate = enter_gate.clone();
-        async move { gate.enter().ok_or_else(|| warp::reject::custom(Draining)) }
+        let (gate, health) = (enter_gate.clone(), enter_health.clone());
+        async move {
+            let entered = gate.enter().ok_or_else(|| warp::reject::custom(Draining))?;
+            // Fail fast rather than park a blocking thread on a share that does not answer.
+            if health.stalled() {
+                return Err(warp::reject::custom(ShareStalled));
+            }
+            Ok(entered)
+        }
     });
     let s3 = admitted
         .and(crate::s3::filter(S3::new(store.clone(), config)))
@@ -207,6 +223,8 @@ pub async fn run(
                 r.headers_mut()
                     .insert("retry-after", HeaderValue::from_static("1"));
                 Ok::<_, std::convert::Infallible>(r)
+            } else if rejection.find::<ShareStalled>().is_some() {
+                Ok(stalled_response())
             } else {
                 Ok(status_only(StatusCode::NOT_FOUND))
             }
@@ -234,7 +252,10 @@ pub async fn run(
     let server = connections::serve(
         listener,
         tls,
-        warp::service(routes),
+        StallAware {
+            inner: warp::service(routes),
+            health: options.health.clone(),
+        },
         options.limits,
         stop_rx.clone(),
     );
@@ -283,5 +304,55 @@ async fn stop_signal() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// Reads abandon their wait when the share stalls under them, answering 503 SlowDown at
+/// once instead of when (if ever) the share returns; the blocking call finishes, or not, on
+/// its own. Writes are left to finish: a write answered 503 but published later would be
+/// published twice when the client retries.
+#[derive(Clone)]
+struct StallAware<S> {
+    inner: S,
+    health: Health,
+}
+
+impl<S> warp::hyper::service::Service<warp::hyper::Request<Body>> for StallAware<S>
+where
+    S: warp::hyper::service::Service<
+        warp::hyper::Request<Body>,
+        Response = Response<Body>,
+        Error = std::convert::Infallible,
+    >,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: warp::hyper::Request<Body>) -> Self::Future {
+        let read = matches!(
+            *req.method(),
+            warp::http::Method::GET | warp::http::Method::HEAD
+        );
+        let answer = self.inner.call(req);
+        if !read {
+            return Box::pin(answer);
+        }
+        let health = self.health.clone();
+        Box::pin(async move {
+            tokio::select! {
+                biased;
+                r = answer => r,
+                _ = health.until_stalled() => Ok(stalled_response()),
+            }
+        })
     }
 }

@@ -1,5 +1,7 @@
 //! Faults through a real server process: slow and greedy clients (header timeout, idle
-//! keep-alive, the connection cap, oversized heads).
+//! keep-alive, the connection cap, oversized heads), a share that stalls (a bindfs FUSE
+//! passthrough frozen with SIGSTOP), a share that turns read-only (ext4 on a loop device
+//! forced into its emergency read-only mode), and a share that fills up (a small tmpfs).
 
 mod common;
 
@@ -7,7 +9,56 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{http, Server, ANSWER_BOUND};
+use common::{http, signed_headers, Server, ANSWER_BOUND, SECRET_KEY};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn put(server: &Server, path: &str, body: &[u8]) -> common::RawResponse {
+    let headers = signed_headers(
+        &server.address,
+        "PUT",
+        path,
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    http(&server.address, "PUT", path, &headers, body)
+}
+
+fn get(server: &Server, path: &str) -> common::RawResponse {
+    let headers = signed_headers(
+        &server.address,
+        "GET",
+        path,
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    http(&server.address, "GET", path, &headers, b"")
+}
+
+fn ready(server: &Server) -> u16 {
+    http(&server.address, "GET", "/health/ready", &[], b"").status
+}
+
+/// Polls `f` until it returns true; the time it took, failing after `bound`.
+fn within(what: &str, bound: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < bound, "no {what} within {bound:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+fn metric(server: &Server, name: &str) -> f64 {
+    let text = http(&server.address, "GET", "/metrics", &[], b"").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
 
 /// Reads until the server closes the connection; returns what came and how long it took.
 fn read_until_closed(s: &mut TcpStream, bound: Duration) -> (Vec<u8>, Duration) {
@@ -164,4 +215,245 @@ fn oversized_or_overcrowded_headers_answer_431_and_change_nothing() {
         http(&server.address, "GET", "/health/live", &[], b"").status,
         200
     );
+}
+
+/// A bindfs passthrough of `back` at `mnt` that the test can freeze (SIGSTOP) and thaw; on
+/// drop it is thawed, unmounted and ended, whatever the test did.
+struct Freezable {
+    child: Child,
+    mnt: PathBuf,
+}
+
+impl Freezable {
+    fn mount(back: &Path, mnt: &Path) -> Freezable {
+        let child = Command::new("bindfs")
+            .args(["-f", "--multithreaded", "--enable-lock-forwarding"])
+            .arg(back)
+            .arg(mnt)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("bindfs (scripts/apt-packages.txt installs it)");
+        let f = Freezable {
+            child,
+            mnt: mnt.to_path_buf(),
+        };
+        within("bindfs mount", ANSWER_BOUND, || common::is_mount_point(mnt));
+        f
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+impl Drop for Freezable {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        common::unmount_lazily(&self.mnt);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (back, mnt) = (dir.path().join("back"), dir.path().join("mnt"));
+    std::fs::create_dir(&back).unwrap();
+    std::fs::create_dir(&mnt).unwrap();
+    let share = Freezable::mount(&back, &mnt);
+    let fuse = dir.path().join("fuse");
+    std::fs::create_dir(&fuse).unwrap();
+    let mut server = common::start_mounted(&mnt, &fuse, &[]);
+    assert_eq!(put(&server, "/bkt", b"").status, 200);
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(put(&server, "/bkt/obj", &body).status, 200);
+    assert_eq!(get(&server, "/bkt/obj").body, body);
+    assert_eq!(ready(&server), 200);
+
+    share.signal("-STOP");
+    let frozen = Instant::now();
+    // A read already on its way when the share stops answering.
+    let address = server.address.clone();
+    let early = std::thread::spawn(move || {
+        let headers = signed_headers(
+            &address,
+            "GET",
+            "/bkt/obj",
+            "",
+            &[],
+            "UNSIGNED-PAYLOAD",
+            SECRET_KEY,
+        );
+        let r = http(&address, "GET", "/bkt/obj", &headers, b"");
+        (r, frozen.elapsed())
+    });
+    let to_unready = within(
+        "readiness 503 during the stall",
+        Duration::from_secs(5),
+        || ready(&server) == 503,
+    );
+    let asked = Instant::now();
+    let r = get(&server, "/bkt/obj");
+    let first_refusal = asked.elapsed();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.code().as_deref(), Some("SlowDown"));
+    assert!(r.header("retry-after").is_some());
+    assert!(first_refusal < Duration::from_secs(1), "{first_refusal:?}");
+    let put_refused = put(&server, "/bkt/other", b"new");
+    assert_eq!(put_refused.status, 503);
+    let (early, early_took) = early.join().unwrap();
+    assert!(
+        early.status == 503 || (early.status == 200 && early.body == body),
+        "{} {}",
+        early.status,
+        early.text()
+    );
+    assert!(early_took < Duration::from_secs(5), "{early_took:?}");
+    assert_eq!(metric(&server, "nasgate_share_stalled "), 1.0);
+    // The FUSE mount: a new request fails at once with EIO rather than hanging.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let unseen = fuse.join("bkt/never-looked-up");
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::metadata(&unseen).map(|_| ()));
+    });
+    let answer = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a FUSE request on a stalled share hung");
+    assert_eq!(
+        answer.expect_err("stat on a stalled share").raw_os_error(),
+        Some(libc::EIO)
+    );
+    eprintln!(
+        "stall: ready 503 after {to_unready:?}; a new GET refused in {first_refusal:?}; \
+         the GET in flight at the freeze answered {} after {early_took:?}",
+        early.status
+    );
+
+    share.signal("-CONT");
+    let thawed = Instant::now();
+    let recovered = within(
+        "readiness 200 after the thaw",
+        Duration::from_secs(10),
+        || ready(&server) == 200,
+    );
+    let r = get(&server, "/bkt/obj");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, body);
+    assert_eq!(put(&server, "/bkt/after", b"after").status, 200);
+    assert_eq!(get(&server, "/bkt/after").body, b"after");
+    assert_eq!(metric(&server, "nasgate_share_stalled "), 0.0);
+    assert_eq!(std::fs::read(fuse.join("bkt/obj")).unwrap(), body);
+    eprintln!(
+        "stall: ready 200 again {recovered:?} after the thaw (total {:?})",
+        thawed.elapsed()
+    );
+    // Nothing refused during the stall reached the share; nothing is torn.
+    assert_eq!(get(&server, "/bkt/other").status, 404);
+    assert!(server.stop().success());
+    common::unmount_lazily(&fuse);
+    let fsck = Command::new(env!("CARGO_BIN_EXE_nasgate"))
+        .args(["fsck"])
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    drop(share);
+}
+
+/// An ext4 file system on a loop device at `dir`, removed on drop.
+struct LoopFs {
+    dir: PathBuf,
+    device: String,
+}
+
+impl LoopFs {
+    fn mount(image: &Path, dir: &Path, megabytes: u64) -> LoopFs {
+        let f = std::fs::File::create(image).unwrap();
+        f.set_len(megabytes << 20).unwrap();
+        drop(f);
+        let ok = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(image)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfs.ext4");
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "losetup needs root");
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let ok = Command::new("mount")
+            .args(["-o", "errors=remount-ro", &device])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount {device}");
+        LoopFs {
+            dir: dir.to_path_buf(),
+            device,
+        }
+    }
+
+    /// What the kernel does to ext4 when it meets an error: read-only at once, open
+    /// writers or not.
+    fn force_read_only(&self) {
+        let name = self.device.trim_start_matches("/dev/");
+        std::fs::write(format!("/sys/fs/ext4/{name}/trigger_fs_error"), "test\n").unwrap();
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        common::unmount_lazily(&self.dir);
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+    }
+}
+
+#[test]
+fn a_share_turning_read_only_refuses_writes_clearly_and_keeps_serving_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = dir.path().join("nas");
+    std::fs::create_dir(&share).unwrap();
+    let fs = LoopFs::mount(&dir.path().join("image"), &share, 32);
+    let server = Server::start(&share, &[]);
+    assert_eq!(put(&server, "/bkt", b"").status, 200);
+    assert_eq!(put(&server, "/bkt/obj", b"before").status, 200);
+    assert_eq!(ready(&server), 200);
+
+    fs.force_read_only();
+    let took = within(
+        "readiness 503 on a read-only share",
+        Duration::from_secs(5),
+        || ready(&server) == 503,
+    );
+    eprintln!("read-only: ready 503 after {took:?}");
+    let r = put(&server, "/bkt/obj", b"after");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(
+        r.code().as_deref(),
+        Some("ServiceUnavailable"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("read-only"), "{}", r.text());
+    let r = get(&server, "/bkt/obj");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"before");
+    assert_eq!(metric(&server, "nasgate_share_ready "), 0.0);
+    drop(server);
+    drop(fs);
 }

@@ -171,6 +171,21 @@ impl From<StoreError> for S3Error {
                 "XMinioStorageFull",
                 "Storage backend has reached its minimum free drive threshold.",
             ),
+            // Reads still work; writes may work through another instance, or here once the
+            // share is writable again.
+            StoreError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+            {
+                tracing::warn!(error = %msg, "write refused: the share is read-only");
+                S3Error {
+                    retry_after: Some(5),
+                    ..S3Error::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "ServiceUnavailable",
+                        "The share is read-only on this server; nothing was written.",
+                    )
+                }
+            }
             StoreError::Corrupt { .. } | StoreError::Io { .. } => {
                 tracing::error!(error = %msg, "store failure");
                 S3Error::internal()

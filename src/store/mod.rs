@@ -245,17 +245,37 @@ impl Store {
         })
     }
 
-    /// Whether the share answers: its root can be read, this instance's staging directory is
-    /// still there (a NAS that went away fails both), and a lock round trip succeeds.
-    pub fn ready(&self) -> bool {
-        let probe = layout::tmp(&self.instance).join("ready");
-        self.root.stat(Path::new("")).is_ok()
-            && self
-                .root
-                .stat(&layout::tmp(&self.instance).join("owner"))
-                .is_ok()
-            // A full lock round trip: namespace, then fcntl on the share, then release.
-            && self.locks.write(&probe, Create::Yes).is_ok()
+    /// One round trip on the share, as the health probe runs it: the root and this
+    /// instance's staging directory are there (a NAS that went away fails both), a small file
+    /// is written, flushed, renamed and read back, and a lock is taken and released.
+    pub fn probe(&self) -> std::io::Result<()> {
+        let dir = layout::tmp(&self.instance);
+        self.root.stat(Path::new(""))?;
+        self.root.stat(&dir.join("owner"))?;
+        let fresh = dir.join("probe.new");
+        let done = dir.join("probe");
+        let nonce = uuid::Uuid::new_v4();
+        {
+            let f = self.root.open(&fresh, OpenMode::ReadWriteCreate)?;
+            f.set_len(0)?;
+            crate::platform::write_at(&f, nonce.as_bytes(), 0)?;
+            f.sync_all()?;
+        }
+        self.root.rename(&fresh, &done)?;
+        let f = self.root.open(&done, OpenMode::Read)?;
+        let mut back = [0u8; 16];
+        let n = crate::platform::read_at(&f, &mut back, 0)?;
+        if back[..n] != nonce.as_bytes()[..] {
+            return Err(std::io::Error::other(
+                "the probe file read back other bytes than were written",
+            ));
+        }
+        drop(f);
+        // A full lock round trip: namespace, then fcntl on the share, then release.
+        self.locks
+            .write(&dir.join("ready"), Create::Yes)
+            .map(drop)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     /// This instance's id (its staging directory's name).
