@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve SHARE over S3 (default share: ./nasgate-data, created if missing).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Self-test a share on this host: create, write, fsync, rename and lock.
     Check {
         /// The mounted share to test.
@@ -184,7 +184,7 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Check {
             share,
             lock_timeout,
