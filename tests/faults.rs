@@ -513,7 +513,7 @@ fn staged_files(share: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !matches!(name, "owner" | "probe" | "probe.new" | "ready")
+            !matches!(name, "owner" | "probe" | "probe.moved" | "ready")
         })
         .collect()
 }

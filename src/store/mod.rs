@@ -247,30 +247,36 @@ impl Store {
 
     /// One round trip on the share, as the health probe runs it: the root and this
     /// instance's staging directory are there (a NAS that went away fails both), a small file
-    /// is written, flushed, renamed and read back, and a lock is taken and released.
+    /// is written, flushed, renamed, read back and renamed back, and a lock is taken and
+    /// released.
     pub fn probe(&self) -> std::io::Result<()> {
         let dir = layout::tmp(&self.instance);
         self.root.stat(Path::new(""))?;
         self.root.stat(&dir.join("owner"))?;
-        let fresh = dir.join("probe.new");
-        let done = dir.join("probe");
+        // The same file each round, moved and moved back: a write, a flush, a rename and a
+        // read, with no inode made or freed every second on the NAS.
+        let here = dir.join("probe");
+        let moved = dir.join("probe.moved");
+        if self.root.stat(&here).is_err() && self.root.stat(&moved).is_ok() {
+            self.root.rename(&moved, &here)?;
+        }
         let nonce = uuid::Uuid::new_v4();
         {
-            let f = self.root.open(&fresh, OpenMode::ReadWriteCreate)?;
-            f.set_len(0)?;
+            let f = self.root.open(&here, OpenMode::ReadWriteCreate)?;
             crate::platform::write_at(&f, nonce.as_bytes(), 0)?;
             f.sync_all()?;
         }
-        self.root.rename(&fresh, &done)?;
-        let f = self.root.open(&done, OpenMode::Read)?;
+        self.root.rename(&here, &moved)?;
+        let f = self.root.open(&moved, OpenMode::Read)?;
         let mut back = [0u8; 16];
         let n = crate::platform::read_at(&f, &mut back, 0)?;
+        drop(f);
+        self.root.rename(&moved, &here)?;
         if back[..n] != nonce.as_bytes()[..] {
             return Err(std::io::Error::other(
                 "the probe file read back other bytes than were written",
             ));
         }
-        drop(f);
         // A full lock round trip: namespace, then fcntl on the share, then release.
         self.locks
             .write(&dir.join("ready"), Create::Yes)
