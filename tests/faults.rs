@@ -329,6 +329,11 @@ fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
         answer.expect_err("stat on a stalled share").raw_os_error(),
         Some(libc::EIO)
     );
+    // The read abandoned at the stall still waits on the share: counted once past 10 s.
+    let stuck = within("a stuck share operation in /metrics", ANSWER_BOUND, || {
+        metric(&server, "nasgate_share_ops_stuck ") >= 1.0
+    });
+    eprintln!("stall: stuck operation counted {stuck:?} later");
     eprintln!(
         "stall: ready 503 after {to_unready:?}; a new GET refused in {first_refusal:?}; \
          the GET in flight at the freeze answered {} after {early_took:?}",
