@@ -122,6 +122,50 @@ fn a_client_that_never_finishes_its_headers_is_closed_within_the_header_timeout(
 }
 
 #[test]
+fn a_client_that_stops_reading_a_download_is_dropped_and_its_lock_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--keepalive-timeout", "1", "--lock-timeout", "30"],
+    );
+    assert_eq!(put(&server, "/bkt", b"").status, 200);
+    let big = vec![5u8; 32 << 20];
+    assert_eq!(put_large(&server, "/bkt/big", &big).status, 200);
+    // Ask for the object and never read: socket buffers fill, the response stalls with
+    // the object's read lock held.
+    let headers = signed_headers(
+        &server.address,
+        "GET",
+        "/bkt/big",
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    let mut reader = TcpStream::connect(&server.address).unwrap();
+    let mut head = String::from("GET /bkt/big HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    reader.write_all(head.as_bytes()).unwrap();
+    // A writer of the same key waits for that read lock, and gets it once the silent
+    // reader's connection is dropped (about two keep-alive periods), not after the lock
+    // timeout.
+    let started = Instant::now();
+    let r = put(&server, "/bkt/big", b"replaced");
+    let took = started.elapsed();
+    eprintln!(
+        "writer behind a silent reader answered {} after {took:?}",
+        r.status
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(get(&server, "/bkt/big").body, b"replaced");
+    drop(reader);
+}
+
+#[test]
 fn at_the_connection_cap_accepting_pauses_until_one_closes() {
     let dir = tempfile::tempdir().unwrap();
     let cap = 8;

@@ -30,7 +30,8 @@ pub const MAX_HEAD_BYTES: usize = 128 * 1024;
 pub struct Limits {
     /// Longest a client may take to send a request's headers (and to finish a TLS handshake).
     pub header_timeout: Duration,
-    /// Longest a connection may stay open with no request being answered and no bytes moving.
+    /// Longest a connection may stay open with no request being answered and no bytes moving
+    /// (twice that for a response the client has stopped reading).
     pub keepalive_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
@@ -208,7 +209,16 @@ async fn connection<I, S>(
         }
         _ = activity.idle_for(idle) => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            // Idle between requests, that closes at once. A response the client has stopped
+            // reading would wait forever, holding its object's read lock: give it one more
+            // period, then drop the connection.
+            match tokio::time::timeout(idle, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!("client stopped reading its response; connection dropped");
+                    Ok(())
+                }
+            }
         }
     };
     if let Err(e) = result {
