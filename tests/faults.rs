@@ -122,6 +122,45 @@ fn a_client_that_never_finishes_its_headers_is_closed_within_the_header_timeout(
 }
 
 #[test]
+fn a_tls_client_that_never_finishes_its_handshake_is_closed_within_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let share = dir.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    let server = Server::start(
+        &share,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--header-timeout",
+            "2",
+        ],
+    );
+    let mut silent = TcpStream::connect(&server.address).unwrap();
+    let (_, took) = read_until_closed(&mut silent, Duration::from_secs(10));
+    eprintln!("silent TLS client closed after {took:?}");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "closed too early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "closed too late: {took:?}");
+}
+
+#[test]
 fn a_client_that_stops_reading_a_download_is_dropped_and_its_lock_released() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(
