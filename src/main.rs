@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve SHARE over S3 (default share: ./nasgate-data, created if missing).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Self-test a share on this host: create, write, fsync, rename and lock.
     Check {
         /// The mounted share to test.
@@ -106,6 +106,24 @@ struct ServeArgs {
     /// Longest a client may stall while sending a body, in seconds; the upload is dropped.
     #[arg(long, env = "NASGATE_IDLE_TIMEOUT", default_value_t = 300)]
     idle_timeout: u64,
+    /// Longest a client may take to send a request's headers (or a TLS handshake), in
+    /// seconds; then the connection closes.
+    #[arg(long, env = "NASGATE_HEADER_TIMEOUT", default_value_t = 20)]
+    header_timeout: u64,
+    /// Longest a connection may sit idle between requests, in seconds; then it closes.
+    #[arg(long, env = "NASGATE_KEEPALIVE_TIMEOUT", default_value_t = 75)]
+    keepalive_timeout: u64,
+    /// Most client connections open at once; at the cap, accepting pauses until one closes.
+    #[arg(long, env = "NASGATE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Seconds between the share health probe's round trips (write, fsync, rename, read,
+    /// lock) that readiness is answered from.
+    #[arg(long, env = "NASGATE_PROBE_INTERVAL", default_value_t = 1.0)]
+    probe_interval: f64,
+    /// Seconds a share operation (the probe's) may hang before the share counts as stalled:
+    /// not ready, and new S3 requests answer 503 SlowDown until it answers again.
+    #[arg(long, env = "NASGATE_STALL_TIMEOUT", default_value_t = 1.0)]
+    stall_timeout: f64,
     /// Seconds between sweeps of dead instances' staging files and expired uploads.
     #[arg(long, env = "NASGATE_SWEEP_INTERVAL", default_value_t = 600)]
     sweep_interval: u64,
@@ -166,7 +184,7 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Check {
             share,
             lock_timeout,
@@ -276,13 +294,20 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         domain: args.domain.clone(),
         idle_timeout: Duration::from_secs(args.idle_timeout),
     };
+    let max_connections = connection_cap(args.max_connections);
+    let health = start_health(&store, args.require_mount.then(|| share.clone()), &args);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let options = nasgate::server::ServerOptions {
         address,
         drain: Duration::from_secs(args.shutdown_timeout),
         metrics_token: args.metrics_token.clone(),
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
-        require_mount: args.require_mount.then(|| share.clone()),
+        health: health.clone(),
+        limits: nasgate::server::connections::Limits {
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            keepalive_timeout: Duration::from_secs(args.keepalive_timeout.max(1)),
+            max_connections,
+        },
     };
     runtime.block_on(nasgate::server::run(
         options,
@@ -298,9 +323,63 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             Err(e) => tracing::warn!("{e}"),
         }
     }
+    health.stop(Duration::from_secs(args.shutdown_timeout.max(1)));
     drop(store);
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the share's health probe (and, with `--require-mount`, its mount check) and makes
+/// it the process's, so the FUSE front consults it too.
+fn start_health(
+    store: &Arc<nasgate::store::Store>,
+    require_mount: Option<PathBuf>,
+    args: &ServeArgs,
+) -> nasgate::ops::health::Health {
+    use nasgate::ops::health;
+    let store = Arc::downgrade(store);
+    let h = health::Health::start(
+        move || {
+            if let Some(share) = &require_mount {
+                if !nasgate::ops::mounts::is_mount_point(share).unwrap_or(false) {
+                    return Err("the share is no longer a mount point (--require-mount)".into());
+                }
+            }
+            match store.upgrade() {
+                Some(s) => s.probe().map_err(|e| health::describe(&e)),
+                None => Ok(()),
+            }
+        },
+        Duration::from_secs_f64(args.probe_interval),
+        Duration::from_secs_f64(args.stall_timeout),
+    );
+    health::install(h.clone());
+    h
+}
+
+/// Raises the descriptor limit and fits the connection cap under it: each connection holds
+/// one descriptor and may hold an object's open file besides.
+fn connection_cap(wanted: usize) -> usize {
+    match nasgate::platform::raise_open_file_limit() {
+        Ok((soft, hard)) => {
+            let room = usize::try_from(soft.saturating_sub(256) / 2).unwrap_or(usize::MAX);
+            tracing::info!(soft, hard, "open file limit");
+            if wanted > room {
+                tracing::warn!(
+                    wanted,
+                    cap = room.max(1),
+                    limit = soft,
+                    "--max-connections lowered to fit the open file limit"
+                );
+                return room.max(1);
+            }
+            wanted.max(1)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open file limit");
+            wanted.max(1)
+        }
+    }
 }
 
 fn start_mount(

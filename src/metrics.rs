@@ -33,6 +33,9 @@ pub struct Metrics {
     expired_uploads: Counter,
     fuse_ops: Family<Labels, Counter>,
     fuse_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    share_stalled: Gauge,
+    share_ready: Gauge,
+    share_ops_stuck: Gauge,
 }
 
 impl Metrics {
@@ -51,6 +54,9 @@ impl Metrics {
             expired_uploads: Counter::default(),
             fuse_ops: Family::default(),
             fuse_seconds: Family::new_with_constructor(seconds_histogram),
+            share_stalled: Gauge::default(),
+            share_ready: Gauge::default(),
+            share_ops_stuck: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -112,6 +118,21 @@ impl Metrics {
             "fuse_operation_seconds",
             "Time to answer a FUSE operation, by operation",
             m.fuse_seconds.clone(),
+        );
+        registry.register(
+            "share_stalled",
+            "1 while the share's operations have stopped completing (the health probe is stuck)",
+            m.share_stalled.clone(),
+        );
+        registry.register(
+            "share_ready",
+            "1 while the last health probe of the share succeeded and it is not stalled",
+            m.share_ready.clone(),
+        );
+        registry.register(
+            "share_ops_stuck",
+            "Share operations for clients in flight for longer than 10 s (lock waits included)",
+            m.share_ops_stuck.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -184,6 +205,13 @@ impl Metrics {
                 .get_or_create(&vec![("kind", what.to_string())])
                 .set(n as i64);
         }
+    }
+
+    /// Sets the share-health gauges (read at scrape time).
+    pub fn share_state(&self, stalled: bool, ready: bool, stuck: usize) {
+        self.share_stalled.set(i64::from(stalled));
+        self.share_ready.set(i64::from(ready));
+        self.share_ops_stuck.set(stuck as i64);
     }
 
     /// The text exposition format.

@@ -45,6 +45,16 @@ impl StoreBackend {
     }
 }
 
+/// Fails a new request at once with EIO while the share is stalled (its operations have
+/// stopped completing), as a soft NFS mount would, instead of parking one of the mount's few
+/// request threads on it.
+fn refuse_if_stalled() -> Result<()> {
+    match crate::ops::health::installed() {
+        Some(h) if h.stalled() => Err(Errno::EIO),
+        _ => Ok(()),
+    }
+}
+
 /// The errno a POSIX tool should see for a store error.
 pub fn errno(e: &StoreError) -> Errno {
     match e {
@@ -238,11 +248,13 @@ impl Draft for StoreDraft {
 
 impl Backend for StoreBackend {
     fn attr(&self, path: &str) -> Result<Attr> {
+        refuse_if_stalled()?;
         let (k, a) = self.store.attr(path).map_err(fail)?;
         Ok(attr(k, &a))
     }
 
     fn entries(&self, path: &str) -> Result<Vec<(String, Kind)>> {
+        refuse_if_stalled()?;
         Ok(self
             .store
             .entries(path)
@@ -260,6 +272,7 @@ impl Backend for StoreBackend {
     }
 
     fn open_read(&self, path: &str) -> Result<Box<dyn Reader>> {
+        refuse_if_stalled()?;
         let reader = self.store.open_file(path).map_err(fail)?;
         let a = match reader.file() {
             Some(f) => platform::attr_file(f).map_err(|e| io_errno(&e))?,
@@ -272,6 +285,7 @@ impl Backend for StoreBackend {
     }
 
     fn draft(&self, path: &str, keep: bool, who: Creator) -> Result<Box<dyn Draft>> {
+        refuse_if_stalled()?;
         let draft = self.store.draft(path, keep, creator(who)).map_err(fail)?;
         Ok(Box::new(StoreDraft {
             draft,
@@ -280,34 +294,42 @@ impl Backend for StoreBackend {
     }
 
     fn make_dir(&self, path: &str, who: Creator) -> Result<()> {
+        refuse_if_stalled()?;
         self.store.make_dir(path, creator(who)).map_err(fail)
     }
 
     fn remove_dir(&self, path: &str) -> Result<()> {
+        refuse_if_stalled()?;
         self.store.remove_dir(path).map_err(fail)
     }
 
     fn unlink(&self, path: &str) -> Result<()> {
+        refuse_if_stalled()?;
         self.store.unlink(path).map_err(fail)
     }
 
     fn rename(&self, from: &str, to: &str, replace: bool) -> Result<()> {
+        refuse_if_stalled()?;
         self.store.rename(from, to, replace).map_err(fail)
     }
 
     fn symlink(&self, path: &str, target: &Path, who: Creator) -> Result<()> {
+        refuse_if_stalled()?;
         self.store.symlink(path, target, creator(who)).map_err(fail)
     }
 
     fn read_link(&self, path: &str) -> Result<PathBuf> {
+        refuse_if_stalled()?;
         self.store.read_link(path).map_err(fail)
     }
 
     fn set_attr(&self, path: &str, c: AttrChange) -> Result<()> {
+        refuse_if_stalled()?;
         self.store.set_attr(path, change(c)).map_err(fail)
     }
 
     fn statfs(&self) -> Result<StatFs> {
+        refuse_if_stalled()?;
         let s = self.store.fs_stats().map_err(fail)?;
         Ok(StatFs {
             blocks: s.blocks,
@@ -321,6 +343,7 @@ impl Backend for StoreBackend {
     }
 
     fn lock(&self, path: &str, o: LockOwner, l: RangeLock, wait: bool) -> Result<()> {
+        refuse_if_stalled()?;
         let kind = match l.kind {
             LockType::Read => Some(LockKind::Shared),
             LockType::Write => Some(LockKind::Exclusive),
@@ -337,6 +360,7 @@ impl Backend for StoreBackend {
     }
 
     fn test_lock(&self, path: &str, o: LockOwner, l: RangeLock) -> Result<Option<RangeLock>> {
+        refuse_if_stalled()?;
         let kind = match l.kind {
             LockType::Read => LockKind::Shared,
             LockType::Write => LockKind::Exclusive,

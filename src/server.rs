@@ -18,9 +18,12 @@ use warp::http::{HeaderValue, Response, StatusCode};
 use warp::hyper::Body;
 use warp::Filter;
 
+use crate::ops::health::{Health, ShareState};
 use crate::ops::maintenance::Maintenance;
 use crate::s3::{S3Code, S3Config, S3Error, S3};
 use crate::store::Store;
+
+pub mod connections;
 
 /// Errors starting or running the listener.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +34,7 @@ pub enum ServerError {
         /// The address.
         address: SocketAddr,
         /// What the system said.
-        source: warp::Error,
+        source: std::io::Error,
     },
     /// A TLS file could not be read.
     #[error("TLS {what} {}: {source}", path.display())]
@@ -43,6 +46,9 @@ pub enum ServerError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    TlsSetup(#[from] connections::TlsSetupError),
 }
 
 /// How the listener runs.
@@ -56,8 +62,10 @@ pub struct ServerOptions {
     pub metrics_token: Option<String>,
     /// PEM certificate chain and private key: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// The share must be a mount point to count as ready (`--require-mount`).
-    pub require_mount: Option<PathBuf>,
+    /// The share's health, kept by its background probe.
+    pub health: Health,
+    /// Limits on every client connection.
+    pub limits: connections::Limits,
 }
 
 /// Requests in flight, and whether new ones are still welcome.
@@ -92,18 +100,29 @@ struct Draining;
 
 impl warp::reject::Reject for Draining {}
 
-/// Whether the instance should take traffic: not draining, the share (still) mounted when
-/// required, and a lock round trip on the share works.
-fn ready(store: &Store, gate: &Gate, require_mount: Option<&PathBuf>) -> bool {
-    if gate.draining.load(Ordering::SeqCst) {
-        return false;
-    }
-    if let Some(share) = require_mount {
-        if !crate::ops::mounts::is_mount_point(share).unwrap_or(false) {
-            return false;
-        }
-    }
-    store.ready()
+#[derive(Debug)]
+struct ShareStalled;
+
+impl warp::reject::Reject for ShareStalled {}
+
+/// Whether the instance should take traffic: not draining, and the share's health probe
+/// (which also checks `--require-mount`) last succeeded and is not stuck. Answered from
+/// memory: a stalled share must not stall the answer.
+fn ready(health: &Health, gate: &Gate) -> bool {
+    !gate.draining.load(Ordering::SeqCst) && health.state() == ShareState::Ok
+}
+
+/// The answer to an S3 request while the share is stalled: retry soon, or elsewhere.
+fn stalled_response() -> Response<Body> {
+    let e = S3Error {
+        retry_after: Some(2),
+        ..S3Error::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::s3::error::S3Code::SlowDown,
+            "The share is not answering on this server; retry, another instance may answer.",
+        )
+    };
+    crate::s3::error_response(&e, "/", "share-stalled", false)
 }
 
 fn status_only(status: StatusCode) -> Response<Body> {
@@ -123,28 +142,18 @@ pub async fn run(
     let live = warp::get()
         .and(warp::path!("health" / "live").or(warp::path!("minio" / "health" / "live")))
         .map(|_| status_only(StatusCode::OK));
-    let (ready_store, ready_gate) = (store.clone(), gate.clone());
-    let require_mount = options.require_mount.clone();
+    let (ready_health, ready_gate) = (options.health.clone(), gate.clone());
     let ready = warp::get()
         .and(warp::path!("health" / "ready").or(warp::path!("minio" / "health" / "ready")))
-        .then(move |_| {
-            let (store, gate, mount) = (
-                ready_store.clone(),
-                ready_gate.clone(),
-                require_mount.clone(),
-            );
-            async move {
-                let ok = tokio::task::spawn_blocking(move || ready(&store, &gate, mount.as_ref()))
-                    .await
-                    .unwrap_or(false);
-                status_only(if ok {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                })
-            }
+        .map(move |_| {
+            status_only(if ready(&ready_health, &ready_gate) {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            })
         });
     let metrics_store = store.clone();
+    let metrics_health = options.health.clone();
     let token = options.metrics_token.clone();
     let metrics = warp::get()
         .and(warp::path!("metrics"))
@@ -161,6 +170,11 @@ pub async fn run(
                 }
             }
             let m = crate::metrics::get();
+            m.share_state(
+                metrics_health.stalled(),
+                metrics_health.state() == ShareState::Ok,
+                crate::ops::health::stuck(Duration::from_secs(10)),
+            );
             let locks = metrics_store.locks();
             m.lock_state(
                 locks.namespace_len(),
@@ -174,10 +188,17 @@ pub async fn run(
             );
             r
         });
-    let enter_gate = gate.clone();
+    let (enter_gate, enter_health) = (gate.clone(), options.health.clone());
     let admitted = warp::any().and_then(move || {
-        let gate = enter_gate.clone();
-        async move { gate.enter().ok_or_else(|| warp::reject::custom(Draining)) }
+        let (gate, health) = (enter_gate.clone(), enter_health.clone());
+        async move {
+            let entered = gate.enter().ok_or_else(|| warp::reject::custom(Draining))?;
+            // Fail fast rather than park a blocking thread on a share that does not answer.
+            if health.stalled() {
+                return Err(warp::reject::custom(ShareStalled));
+            }
+            Ok(entered)
+        }
     });
     let s3 = admitted
         .and(crate::s3::filter(S3::new(store.clone(), config)))
@@ -202,26 +223,17 @@ pub async fn run(
                 r.headers_mut()
                     .insert("retry-after", HeaderValue::from_static("1"));
                 Ok::<_, std::convert::Infallible>(r)
+            } else if rejection.find::<ShareStalled>().is_some() {
+                Ok(stalled_response())
             } else {
                 Ok(status_only(StatusCode::NOT_FOUND))
             }
         });
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let mut signal_rx = stop_rx.clone();
-    let shutdown = async move {
-        let _ = signal_rx.wait_for(|s| *s).await;
-    };
     let address = options.address;
-    let bind_err = |source| ServerError::Bind { address, source };
-    let (bound, server): (SocketAddr, Pin<Box<dyn Future<Output = ()> + Send>>) = match &options.tls
-    {
-        None => {
-            let (a, f) = warp::serve(routes)
-                .try_bind_with_graceful_shutdown(address, shutdown)
-                .map_err(bind_err)?;
-            (a, Box::pin(f))
-        }
+    let tls = match &options.tls {
+        None => None,
         Some((cert, key)) => {
             for (what, path) in [("certificate", cert), ("key", key)] {
                 std::fs::File::open(path).map_err(|source| ServerError::Tls {
@@ -230,15 +242,23 @@ pub async fn run(
                     source,
                 })?;
             }
-            let (a, f) = warp::serve(routes)
-                .tls()
-                .cert_path(cert)
-                .key_path(key)
-                .try_bind_with_graceful_shutdown(address, shutdown)
-                .map_err(bind_err)?;
-            (a, Box::pin(f))
+            Some(connections::tls_acceptor(cert, key)?)
         }
     };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServerError::Bind { address, source })?;
+    let bound = connections::local_address(&listener, address);
+    let server = connections::serve(
+        listener,
+        tls,
+        StallAware {
+            inner: warp::service(routes),
+            health: options.health.clone(),
+        },
+        options.limits,
+        stop_rx.clone(),
+    );
     tracing::info!(address = %bound, tls = options.tls.is_some(), "listening");
     #[cfg(target_os = "linux")]
     crate::ops::notify::notify("READY=1");
@@ -284,5 +304,55 @@ async fn stop_signal() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// Reads abandon their wait when the share stalls under them, answering 503 SlowDown at
+/// once instead of when (if ever) the share returns; the blocking call finishes, or not, on
+/// its own. Writes are left to finish: a write answered 503 but published later would be
+/// published twice when the client retries.
+#[derive(Clone)]
+struct StallAware<S> {
+    inner: S,
+    health: Health,
+}
+
+impl<S> warp::hyper::service::Service<warp::hyper::Request<Body>> for StallAware<S>
+where
+    S: warp::hyper::service::Service<
+        warp::hyper::Request<Body>,
+        Response = Response<Body>,
+        Error = std::convert::Infallible,
+    >,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: warp::hyper::Request<Body>) -> Self::Future {
+        let read = matches!(
+            *req.method(),
+            warp::http::Method::GET | warp::http::Method::HEAD
+        );
+        let answer = self.inner.call(req);
+        if !read {
+            return Box::pin(answer);
+        }
+        let health = self.health.clone();
+        Box::pin(async move {
+            tokio::select! {
+                biased;
+                r = answer => r,
+                _ = health.until_stalled() => Ok(stalled_response()),
+            }
+        })
     }
 }

@@ -63,7 +63,7 @@ fn assert_unchanged(share: &std::path::Path, server: &Server) {
         .into_iter()
         .filter(|p| {
             let s = p.to_string_lossy();
-            !(s.ends_with("/owner")
+            !(common::instance_bookkeeping(p)
                 || s.ends_with("format.json")
                 || s.ends_with("keep")
                 || s.ends_with("keep/fs.json"))
@@ -447,7 +447,7 @@ fn wait_for_no_staging(share: &std::path::Path) {
     loop {
         let staged = files_under(&share.join(".minio.sys/tmp"))
             .into_iter()
-            .filter(|p| !p.ends_with("owner"))
+            .filter(|p| !common::instance_bookkeeping(p))
             .count();
         if staged == 0 {
             return;

@@ -1007,3 +1007,26 @@ pub fn writable(path: &Path) -> io::Result<()> {
     // SAFETY: access(2) on a NUL-terminated path.
     cvt(unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) })
 }
+
+/// Raises this process's soft open-file limit to its hard limit (every connection and every
+/// open object holds a descriptor); returns the (soft, hard) limits now in force.
+pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we own.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we own.
+        cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) })?;
+        lim.rlim_cur = lim.rlim_max;
+    }
+    // rlim_t is u64 on Linux but not on every Unix.
+    #[allow(clippy::unnecessary_cast)]
+    Ok((lim.rlim_cur as u64, lim.rlim_max as u64))
+}

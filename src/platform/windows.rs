@@ -383,3 +383,8 @@ pub fn writable(path: &Path) -> io::Result<()> {
         Ok(())
     }
 }
+
+/// Windows has no per-process descriptor limit to raise; reports "unlimited".
+pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
+    Ok((u64::MAX, u64::MAX))
+}

@@ -245,6 +245,7 @@ pub async fn receive<S: Sink, T: Send + 'static>(
 ) -> Result<T, S3Error> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(4);
     let consumer = tokio::task::spawn_blocking(move || {
+        let _op = crate::ops::health::track();
         let mut scratch = Vec::new();
         let mut total = 0u64;
         loop {

@@ -124,6 +124,8 @@ codes! {
     SignatureDoesNotMatch,
     /// 503: a lock wait timed out, or the server is draining.
     SlowDown,
+    /// 503: the share refuses writes (read-only) or cannot be reached; retry elsewhere.
+    ServiceUnavailable,
     /// 400: the body's SHA-256 differs from x-amz-content-sha256.
     XAmzContentSHA256Mismatch,
     /// 409: the key's place is a directory (MinIO's code).
@@ -330,6 +332,21 @@ impl From<StoreError> for S3Error {
                 S3Code::XMinioStorageFull,
                 "Storage backend has reached its minimum free drive threshold.",
             ),
+            // Reads still work; writes may work through another instance, or here once the
+            // share is writable again.
+            StoreError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+            {
+                tracing::warn!(error = %msg, "write refused: the share is read-only");
+                S3Error {
+                    retry_after: Some(5),
+                    ..S3Error::new(
+                        S::SERVICE_UNAVAILABLE,
+                        S3Code::ServiceUnavailable,
+                        "The share is read-only on this server; nothing was written.",
+                    )
+                }
+            }
             StoreError::Corrupt { .. } | StoreError::Io { .. } => {
                 tracing::error!(error = %msg, "store failure");
                 S3Error::internal()

@@ -489,6 +489,10 @@ async fn dispatch(s3: &Arc<S3>, req: Request, op: Operation) -> S3Result {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, S3Error> + Send + 'static,
 ) -> Result<T, S3Error> {
+    let f = move || {
+        let _op = crate::ops::health::track();
+        f()
+    };
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
         Err(e) => {
@@ -628,6 +632,7 @@ pub(crate) fn stream_object(reader: crate::store::ObjectReader, offset: u64, len
     // one chunk being read, `depth` queued, one being written to the socket.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::task::spawn_blocking(move || {
+        let _op = crate::ops::health::track();
         let mut done = 0u64;
         while done < len {
             let want = (len - done).min(SEND_CHUNK) as usize;

@@ -268,17 +268,43 @@ impl Store {
         })
     }
 
-    /// Whether the share answers: its root can be read, this instance's staging directory is
-    /// still there (a NAS that went away fails both), and a lock round trip succeeds.
-    pub fn ready(&self) -> bool {
-        let probe = layout::tmp(&self.instance).join("ready");
-        self.root.stat(Path::new("")).is_ok()
-            && self
-                .root
-                .stat(&layout::tmp(&self.instance).join("owner"))
-                .is_ok()
-            // A full lock round trip: namespace, then fcntl on the share, then release.
-            && self.locks.write(&probe, Create::Yes).is_ok()
+    /// One round trip on the share, as the health probe runs it: the root and this
+    /// instance's staging directory are there (a NAS that went away fails both), a small file
+    /// is written, flushed, renamed, read back and renamed back, and a lock is taken and
+    /// released.
+    pub fn probe(&self) -> std::io::Result<()> {
+        let dir = layout::tmp(&self.instance);
+        self.root.stat(Path::new(""))?;
+        self.root.stat(&dir.join("owner"))?;
+        // The same file each round, moved and moved back: a write, a flush, a rename and a
+        // read, with no inode made or freed every second on the NAS.
+        let here = dir.join("probe");
+        let moved = dir.join("probe.moved");
+        if self.root.stat(&here).is_err() && self.root.stat(&moved).is_ok() {
+            self.root.rename(&moved, &here)?;
+        }
+        let nonce = uuid::Uuid::new_v4();
+        {
+            let f = self.root.open(&here, OpenMode::ReadWriteCreate)?;
+            crate::platform::write_at(&f, nonce.as_bytes(), 0)?;
+            f.sync_all()?;
+        }
+        self.root.rename(&here, &moved)?;
+        let f = self.root.open(&moved, OpenMode::Read)?;
+        let mut back = [0u8; 16];
+        let n = crate::platform::read_at(&f, &mut back, 0)?;
+        drop(f);
+        self.root.rename(&moved, &here)?;
+        if back[..n] != nonce.as_bytes()[..] {
+            return Err(std::io::Error::other(
+                "the probe file read back other bytes than were written",
+            ));
+        }
+        // A full lock round trip: namespace, then fcntl on the share, then release.
+        self.locks
+            .write(&dir.join("ready"), Create::Yes)
+            .map(drop)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     /// This instance's id (its staging directory's name).

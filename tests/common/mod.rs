@@ -22,6 +22,20 @@ pub use sign::*;
 
 use std::path::Path;
 
+/// Whether `path` is one of a running instance's own files in its staging directory
+/// (`.minio.sys/tmp/<instance>/owner`, and the health probe's `probe` and `ready`), which stay
+/// for the instance's lifetime and are no upload's leftovers.
+pub fn instance_bookkeeping(path: &Path) -> bool {
+    let in_staging = path
+        .parent()
+        .and_then(Path::parent)
+        .is_some_and(|p| p.ends_with(".minio.sys/tmp"));
+    in_staging
+        && path
+            .file_name()
+            .is_some_and(|n| n == "owner" || n == "probe" || n == "ready")
+}
+
 /// Files under `dir`, recursively (for "nothing left behind" checks).
 pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
