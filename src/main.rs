@@ -218,8 +218,16 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NASGATE_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("NASGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser=error"));
+    // hyper warns once per header timeout: a slow-client flood must not become a log flood
+    // (unless the operator asks for hyper's logs by name).
+    let asked_for_hyper = std::env::var("NASGATE_LOG").is_ok_and(|v| v.contains("hyper"));
+    if !asked_for_hyper {
+        if let Ok(quiet) = "hyper=error".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

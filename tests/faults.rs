@@ -713,3 +713,57 @@ fn a_thousand_concurrent_clients_on_mixed_traffic_get_no_errors() {
     );
     assert_eq!(ready(&server), 200);
 }
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit_and_the_cap_fits_under_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("prlimit")
+        .arg("--nofile=512:4096")
+        .arg(env!("CARGO_BIN_EXE_nasgate"))
+        .arg("serve")
+        .arg(dir.path())
+        .args(["--address", "127.0.0.1:0", "--max-connections", "4096"])
+        .env("NASGATE_ROOT_USER", common::ACCESS_KEY)
+        .env("NASGATE_ROOT_PASSWORD", SECRET_KEY)
+        .env("NASGATE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux)");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("listening")) {
+        match rx.recv_timeout(ANSWER_BOUND) {
+            Ok(l) => log.push(l),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no listening line: {log:?}");
+            }
+        }
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{open_files}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("--max-connections lowered") && l.contains("cap=1920")),
+        "{log:?}"
+    );
+}

@@ -26,9 +26,14 @@ fn a_directory_object_is_an_empty_directory_listed_with_its_slash() {
         assert!(info.is_dir());
         assert!(s.path().join("bkt/photos/2024").is_dir());
         // Its record sits where no object's metadata can be (`.minio.sys` is no key component).
-        let record = s.path().join(".minio.sys/buckets/bkt/photos/2024/.minio.sys/fs.json");
+        let record = s
+            .path()
+            .join(".minio.sys/buckets/bkt/photos/2024/.minio.sys/fs.json");
         assert!(record.is_file());
-        assert!(!s.path().join(".minio.sys/buckets/bkt/photos/2024/fs.json").exists());
+        assert!(!s
+            .path()
+            .join(".minio.sys/buckets/bkt/photos/2024/fs.json")
+            .exists());
 
         let r = s.store.get(B, "photos/2024/", &no_cond()).expect("get dir");
         assert_eq!(read_all(&r), b"");

@@ -23,7 +23,7 @@ pub use sign::*;
 use std::path::Path;
 
 /// Whether `path` is one of a running instance's own files in its staging directory
-/// (`.minio.sys/tmp/<instance>/owner`, and the health probe's `probe` and `ready`), which stay
+/// (`.minio.sys/tmp/<instance>/owner`, and the health probe's `probe`/`probe.moved` and `ready`), which stay
 /// for the instance's lifetime and are no upload's leftovers.
 pub fn instance_bookkeeping(path: &Path) -> bool {
     let in_staging = path
@@ -31,9 +31,11 @@ pub fn instance_bookkeeping(path: &Path) -> bool {
         .and_then(Path::parent)
         .is_some_and(|p| p.ends_with(".minio.sys/tmp"));
     in_staging
-        && path
-            .file_name()
-            .is_some_and(|n| n == "owner" || n == "probe" || n == "ready")
+        && path.file_name().is_some_and(|n| {
+            ["owner", "probe", "probe.moved", "ready"]
+                .iter()
+                .any(|b| n == *b)
+        })
 }
 
 /// Files under `dir`, recursively (for "nothing left behind" checks).
