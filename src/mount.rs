@@ -57,6 +57,7 @@ pub fn errno(e: &StoreError) -> Errno {
         StoreError::KeyConflict { why, .. } if why.contains("prefix") => Errno::ENOTDIR,
         StoreError::KeyConflict { .. } => Errno::EISDIR,
         StoreError::Busy(_) => Errno::EAGAIN,
+        e if e.is_stale() => Errno::EAGAIN,
         StoreError::Refused { reason, .. } => match reason {
             Refusal::Exists => Errno::EEXIST,
             Refusal::NotEmpty => Errno::ENOTEMPTY,

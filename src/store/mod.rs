@@ -138,6 +138,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the share answered ESTALE and the retries bounded by the lock timeout did not
+    /// get past it: the fronts answer "busy, try again", never an internal error.
+    pub fn is_stale(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => crate::platform::is_stale(source),
+            _ => false,
+        }
+    }
+
+    /// The same error, as `Busy` when it is a stale handle that outlived its retries.
+    pub fn busy_if_stale(self) -> StoreError {
+        match self {
+            StoreError::Io { path, source, .. } if crate::platform::is_stale(&source) => {
+                StoreError::Busy(LockError::Io { path, source })
+            }
+            e => e,
+        }
+    }
+
     fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StoreError + 'p {
         move |source| StoreError::Io {
             op,
