@@ -105,6 +105,24 @@ pub fn is_stale(e: &std::io::Error) -> bool {
     }
 }
 
+/// Whether an error means the share's client connection is gone (a killed FUSE client
+/// answers ENOTCONN; Gluster's strict locks answer EBADFD on a handle whose locks were lost):
+/// nothing on the share can be trusted to be locked until the root is opened again.
+pub fn is_disconnected(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::ENOTCONN | libc::ECONNABORTED | libc::EBADFD)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
 /// Paces the retries after a stale handle.
 ///
 /// A NAS client may go on resolving a name to the replaced file until its entry cache expires

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::lock::{Create, LockError, Locks, ShareLock};
-use crate::platform::{FileKind, OpenMode, Root};
+use crate::platform::{self, FileKind, OpenMode, Root};
 
 pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use layout::NameError;
@@ -147,10 +147,14 @@ impl StoreError {
         }
     }
 
-    /// The same error, as `Busy` when it is a stale handle that outlived its retries.
+    /// The same error, as `Busy` when it is a stale handle that outlived its retries or a
+    /// share whose client connection is gone: "unavailable, try again", not a server fault.
     pub fn busy_if_stale(self) -> StoreError {
         match self {
-            StoreError::Io { path, source, .. } if crate::platform::is_stale(&source) => {
+            StoreError::Io { path, source, .. }
+                if crate::platform::is_stale(&source)
+                    || crate::platform::is_disconnected(&source) =>
+            {
                 StoreError::Busy(LockError::Io { path, source })
             }
             e => e,
@@ -226,7 +230,30 @@ pub struct Store {
     /// reading every fs.json.
     listed:
         parking_lot::Mutex<std::collections::HashMap<String, (crate::platform::Stat, Box<str>)>>,
-    _owner: ShareLock,
+    /// The lock on this instance's staging `owner` file (re-taken after a reconnect).
+    owner: parking_lot::Mutex<ShareLock>,
+}
+
+/// Creates (or re-creates) the staging directory of `instance` and locks its `owner` file.
+fn lock_owner(root: &Root, locks: &Locks, instance: &str) -> Result<ShareLock> {
+    let tmp = layout::tmp(instance);
+    root.create_dir_all(&tmp)
+        .map_err(StoreError::io("create", &tmp))?;
+    // Lock the owner file under a name no sweep looks at, then move it into place, so a
+    // sweeper never sees an unlocked owner of a live instance.
+    let staging = tmp.join("owner.new");
+    let owner = tmp.join("owner");
+    // Left behind when a reconnect was cut short.
+    let _ = root.remove_file(&staging);
+    let f = root
+        .open(&staging, OpenMode::CreateNew)
+        .map_err(StoreError::io("create", &staging))?;
+    let lock = locks
+        .hold_temp(f)
+        .map_err(StoreError::io("lock", &staging))?;
+    root.rename(&staging, &owner)
+        .map_err(StoreError::io("rename", &owner))?;
+    Ok(lock)
 }
 
 /// Most entries the listing cache keeps before it starts over (about 20 MiB).
@@ -239,40 +266,45 @@ impl Store {
         let root = locks.root().clone();
         format_json(&root)?;
         let instance = uuid::Uuid::new_v4().to_string();
-        let tmp = layout::tmp(&instance);
-        root.create_dir_all(&tmp)
-            .map_err(StoreError::io("create", &tmp))?;
-        // Lock the owner file under a name no sweep looks at, then move it into place, so a
-        // sweeper never sees an unlocked owner of a live instance.
-        let staging = tmp.join("owner.new");
-        let owner = tmp.join("owner");
-        let f = root
-            .open(&staging, OpenMode::CreateNew)
-            .map_err(StoreError::io("create", &staging))?;
-        let lock = locks
-            .hold_temp(f)
-            .map_err(StoreError::io("lock", &staging))?;
-        root.rename(&staging, &owner)
-            .map_err(StoreError::io("rename", &owner))?;
+        let lock = lock_owner(&root, &locks, &instance)?;
         Ok(Store {
             root,
             locks,
             instance,
             config,
             listed: parking_lot::Mutex::new(std::collections::HashMap::new()),
-            _owner: lock,
+            owner: parking_lot::Mutex::new(lock),
         })
     }
 
     /// Whether the share answers: its root can be read, this instance's staging directory is
     /// still there (a NAS that went away fails both), and a lock round trip succeeds.
+    ///
+    /// A root that answers "not connected" (the host's NAS client died; the server dropped
+    /// every lock this process held) is opened again by path: once the NAS is mounted again
+    /// the instance re-takes its staging lock and serves again. Until then it is not ready,
+    /// and every request fails on the dead handles, so nothing is served or published under
+    /// a lock the server no longer knows.
     pub fn ready(&self) -> bool {
+        if let Err(e) = self.root.stat(Path::new("")) {
+            if !platform::is_disconnected(&e) || self.root.reconnect().is_err() {
+                return false;
+            }
+            match lock_owner(&self.root, &self.locks, &self.instance) {
+                Ok(lock) => {
+                    *self.owner.lock() = lock;
+                    tracing::warn!(share = %self.root.path().display(), "share reconnected");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "share came back, but the staging lock cannot be taken");
+                    return false;
+                }
+            }
+        }
         let probe = layout::tmp(&self.instance).join("ready");
-        self.root.stat(Path::new("")).is_ok()
-            && self
-                .root
-                .stat(&layout::tmp(&self.instance).join("owner"))
-                .is_ok()
+        self.root
+            .stat(&layout::tmp(&self.instance).join("owner"))
+            .is_ok()
             // A full lock round trip: namespace, then fcntl on the share, then release.
             && self.locks.write(&probe, Create::Yes).is_ok()
     }

@@ -2,6 +2,7 @@
 //! bounded so a hung child fails the test instead of hanging it; store fixtures in `store`.
 #![allow(dead_code)]
 
+pub mod contention;
 pub mod sdk;
 pub mod store;
 
