@@ -137,15 +137,15 @@ async fn read_after_write(views: &[PathBuf]) -> [u64; 4] {
         // A miss first, so a client that caches negative lookups would keep missing.
         let _ = cb.head_object().bucket("raw").key(&key).send().await;
         let data = body(1000 + i, 100);
-        if ca
+        let put = ca
             .put_object()
             .bucket("raw")
             .key(&key)
             .body(ByteStream::from(data.clone()))
             .send()
-            .await
-            .is_err()
-        {
+            .await;
+        if let Err(e) = put {
+            eprintln!("PUT {key}: {e:?}");
             errors += 1;
             continue;
         }
@@ -153,29 +153,31 @@ async fn read_after_write(views: &[PathBuf]) -> [u64; 4] {
             Ok((got, _)) if got == data => {}
             Ok(_) => stale += 1,
             Err(e) if e.contains("NoSuchKey") => missed += 1,
-            Err(_) => errors += 1,
+            Err(e) => {
+                eprintln!("GET {key}: {e}");
+                errors += 1;
+            }
         }
-        if ca
-            .delete_object()
-            .bucket("raw")
-            .key(&key)
-            .send()
-            .await
-            .is_err()
-        {
+        if let Err(e) = ca.delete_object().bucket("raw").key(&key).send().await {
+            eprintln!("DELETE {key}: {e:?}");
             errors += 1;
             continue;
         }
         match read_all(&cb, "raw", &key).await {
             Err(e) if e.contains("NoSuchKey") => {}
             Ok(_) => deleted_seen += 1,
-            Err(_) => errors += 1,
+            Err(e) => {
+                eprintln!("GET deleted {key}: {e}");
+                errors += 1;
+            }
         }
     }
     [errors, stale, deleted_seen, missed]
 }
 
-async fn read_after_write_on(var: &str) {
+/// On `var`'s volume: read-after-write figures, asserting no request failed, and with
+/// `exact` also that no read was stale.
+async fn read_after_write_on(var: &str, exact: bool) {
     let Some(m) = mounts(var) else { return };
     let dir = ShareDir::new(&m, "raw");
     let started = Instant::now();
@@ -185,18 +187,21 @@ async fn read_after_write_on(var: &str) {
          {stale}, deleted still served {deleted_seen}, new keys missed {missed} ({:?})",
         started.elapsed()
     );
-    assert_eq!(
-        [errors, stale, deleted_seen, missed],
-        [0, 0, 0, 0],
-        "errors, stale reads, deleted objects served, created objects missed"
-    );
+    assert_eq!(errors, 0, "requests failed (stale handles must be retried)");
+    if exact {
+        assert_eq!(
+            [stale, deleted_seen, missed],
+            [0, 0, 0],
+            "stale reads, deleted objects served, created objects missed"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_see_other_hosts_writes_and_deletes_on_the_tuned_volume() {
     tokio::time::timeout(
         Duration::from_secs(180),
-        read_after_write_on("NASGATE_GLUSTER_TUNED"),
+        read_after_write_on("NASGATE_GLUSTER_TUNED", true),
     )
     .await
     .expect("test timed out");
@@ -204,10 +209,13 @@ async fn reads_see_other_hosts_writes_and_deletes_on_the_tuned_volume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_see_other_hosts_writes_and_deletes_on_a_default_volume() {
-    // Stale handles (open-behind, cached names) are retried by path; this proves no 500.
+    // Stale handles (open-behind, cached names) are retried by path: no request fails. With
+    // md-cache, quick-read and the kernel's 1 s name cache on, a client may still serve an
+    // object another host deleted a moment ago: `nasgate check` fails such a volume (see
+    // check_passes_the_tuned_volume_and_names_every_fix_on_defaults), so only errors count.
     tokio::time::timeout(
         Duration::from_secs(180),
-        read_after_write_on("NASGATE_GLUSTER_DEFAULT"),
+        read_after_write_on("NASGATE_GLUSTER_DEFAULT", false),
     )
     .await
     .expect("test timed out");
@@ -262,9 +270,12 @@ async fn hot_keys_over_three_client_mounts_survive_instances_being_killed() {
         return;
     };
     let dir = ShareDir::new(&m, "hot");
-    tokio::time::timeout(Duration::from_secs(240), torture(&dir.views, true))
-        .await
-        .expect("test timed out");
+    tokio::time::timeout(
+        Duration::from_secs(240),
+        torture(&dir.views, true, Duration::from_secs(25)),
+    )
+    .await
+    .expect("test timed out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -211,7 +211,11 @@ async fn hot_keys_on_three_instances_never_tear_or_fail() {
     let share = tempfile::tempdir().unwrap();
     tokio::time::timeout(
         Duration::from_secs(240),
-        torture(&[share.path().to_path_buf()], false),
+        torture(
+            &[share.path().to_path_buf()],
+            false,
+            Duration::from_secs(12),
+        ),
     )
     .await
     .expect("test timed out");
@@ -222,7 +226,7 @@ async fn hot_keys_survive_instances_being_killed_and_restarted() {
     let share = tempfile::tempdir().unwrap();
     tokio::time::timeout(
         Duration::from_secs(240),
-        torture(&[share.path().to_path_buf()], true),
+        torture(&[share.path().to_path_buf()], true, Duration::from_secs(12)),
     )
     .await
     .expect("test timed out");

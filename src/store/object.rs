@@ -817,6 +817,11 @@ impl Store {
                     }
                     Ok(_) => return Err(no_such_key()),
                     Err(e) if is_not_found(&e) => return Err(no_such_key()),
+                    // A name cached for a file another host just deleted: look again.
+                    Err(e) if platform::is_stale(&e) && stale.pause(deadline) => {
+                        rounds -= 1;
+                        continue;
+                    }
                     Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
                 },
                 Err(e) => return Err(e.into()),

@@ -226,9 +226,9 @@ pub async fn worker(
 }
 
 /// Three instances, instance i on `shares[i % len]` (views of one share), under 12 workers on
-/// hot keys for 12 s, instances SIGKILLed and restarted when `kill`; asserts nothing tore,
+/// hot keys for `run_for`, instances SIGKILLed and restarted when `kill`; asserts nothing tore,
 /// nothing answered 5xx other than SlowDown, and all instances agree afterwards.
-pub async fn torture(shares: &[PathBuf], kill: bool) {
+pub async fn torture(shares: &[PathBuf], kill: bool, run_for: Duration) {
     let share_of = |i: usize| shares[i % shares.len()].clone();
     let mut servers: Vec<Server> = (0..3)
         .map(|i| Server::start(&share_of(i), &["--lock-timeout", "10"]))
@@ -243,7 +243,6 @@ pub async fn torture(shares: &[PathBuf], kill: bool) {
         .await
         .unwrap();
     let tally = Arc::new(Tally::default());
-    let run_for = Duration::from_secs(12);
     let until = Instant::now() + run_for;
     let workers: Vec<_> = (0..12)
         .map(|i| tokio::spawn(worker(endpoints.clone(), 1000 + i, until, tally.clone())))
