@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::contention::{client, read_all, torture};
-use common::{http, Server};
+use common::{http, start_mounted, unmount_lazily, Server};
 use nasgate::ops::mounts::{parse_mountinfo, Mount};
 use nasgate::store::driver::body;
 
@@ -498,6 +498,150 @@ async fn a_host_that_loses_the_nas_stops_serving_and_recovers() {
             .expect("PUT after recovery");
         assert_eq!(read_all(&co, "lost", "k").await.unwrap().0, last);
         eprintln!("lost-connection: 503 while dead, PUT/GET refused, survivor served, recovered");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A nasgate FUSE mount at a fresh local directory, detached on drop (also on failure).
+struct NasgateMount {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+impl NasgateMount {
+    fn start(share: &Path) -> NasgateMount {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_mounted(share, dir.path(), &["--mount-attr-ttl", "0"]);
+        NasgateMount { server, dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+impl Drop for NasgateMount {
+    fn drop(&mut self) {
+        self.server.kill();
+        unmount_lazily(self.dir.path());
+    }
+}
+
+/// A python process holding (or trying) an exclusive lockf on `file`; prints what it got.
+fn tool_lock(file: &Path, wait: bool) -> std::process::Child {
+    let script = r#"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX if sys.argv[2] == "wait" else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("locked", flush=True)
+except OSError as e:
+    print("refused", e.errno, flush=True)
+    sys.exit(0)
+sys.stdin.read()
+"#;
+    Command::new("python3")
+        .args(["-c", script])
+        .arg(file)
+        .arg(if wait { "wait" } else { "try" })
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3")
+}
+
+fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("no answer from the lock tool")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuse_mount_on_one_host_and_s3_on_another_show_one_store_and_share_tool_locks() {
+    let Some(m) = mounts("NASGATE_GLUSTER_TUNED") else {
+        return;
+    };
+    let dir = ShareDir::new(&m, "xview");
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let (v0, v1) = (dir.views[0].clone(), dir.views[1].clone());
+        let fuse = tokio::task::spawn_blocking(move || {
+            (NasgateMount::start(&v0), NasgateMount::start(&v1))
+        })
+        .await
+        .unwrap();
+        let (m1, m2) = (&fuse.0, &fuse.1);
+        let s3 = Server::start(&dir.views[2], &[]);
+        let c = client(&s3.endpoint());
+        c.create_bucket().bucket("xview").send().await.unwrap();
+        let first = body(11, 100_000);
+        c.put_object()
+            .bucket("xview")
+            .key("a/obj")
+            .body(ByteStream::from(first.clone()))
+            .send()
+            .await
+            .unwrap();
+        // S3 on client mount 3, FUSE on client mount 1: the write is there.
+        assert!(std::fs::read(m1.path("xview/a/obj")).unwrap() == first);
+        // A same-size overwrite through S3 is seen through the mount at once.
+        let second = body(12, 100_000);
+        c.put_object()
+            .bucket("xview")
+            .key("a/obj")
+            .body(ByteStream::from(second.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert!(std::fs::read(m1.path("xview/a/obj")).unwrap() == second);
+        // A file written through the mount on client 2 is an object for S3 on client 3.
+        let third = body(13, 70_000);
+        std::fs::write(m2.path("xview/from-fuse"), &third).unwrap();
+        let (got, etag) = read_all(&c, "xview", "from-fuse").await.unwrap();
+        assert!(got == third, "S3 read differs from what the mount wrote");
+        assert_eq!(etag, common::contention::md5_hex(&third));
+        // Deleted through S3, gone from the other mount.
+        c.delete_object()
+            .bucket("xview")
+            .key("from-fuse")
+            .send()
+            .await
+            .unwrap();
+        assert!(!m2.path("xview/from-fuse").exists());
+
+        // Tool locks forwarded through two nasgate mounts on two Gluster clients.
+        std::fs::write(m1.path("xview/lk"), b"lock me").unwrap();
+        let (p1, p2) = (m1.path("xview/lk"), m2.path("xview/lk"));
+        tokio::task::spawn_blocking(move || {
+            let mut holder = tool_lock(&p1, false);
+            assert_eq!(first_line(&mut holder), "locked");
+            let mut other = tool_lock(&p2, false);
+            let answer = first_line(&mut other);
+            assert!(
+                answer.starts_with("refused"),
+                "a lock through the other host's mount was granted: {answer}"
+            );
+            let _ = other.wait();
+            let mut waiter = tool_lock(&p2, true);
+            // Releasing (the holder exits) hands the lock to the waiter on the other host.
+            drop(holder.stdin.take());
+            let _ = holder.wait();
+            assert_eq!(first_line(&mut waiter), "locked");
+            drop(waiter.stdin.take());
+            let _ = waiter.wait();
+        })
+        .await
+        .unwrap();
+        drop(fuse);
     })
     .await
     .expect("test timed out");
