@@ -402,7 +402,7 @@ impl PrivateMount {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
             if args.first().is_some_and(|a| a.ends_with("glusterfs"))
-                && args.iter().any(|a| *a == want)
+                && args.contains(&want)
             {
                 return pid;
             }
