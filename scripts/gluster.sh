@@ -56,7 +56,9 @@ wait_for() { # seconds, description, command...
 }
 
 start_glusterd() {
-    if ! glusterd_running; then
+    # A glusterd already answering (say one systemd started when the package was installed)
+    # is used as it is.
+    if ! glusterd_running && ! gl pool list >/dev/null 2>&1; then
         command -v /usr/sbin/glusterd >/dev/null || die "glusterd missing: apt-get install glusterfs-server"
         /usr/sbin/glusterd -p "$PIDFILE"
     fi
@@ -140,14 +142,15 @@ down() {
     for dir in $(awk -v r="$ROOT/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
         umount "$dir" 2>/dev/null || umount -l "$dir" 2>/dev/null || true
     done
+    local vol
+    for vol in "$TUNED" "$DEFAULT"; do
+        if volume_exists "$vol"; then
+            gl volume stop "$vol" force >/dev/null 2>&1 || true
+            gl volume delete "$vol" >/dev/null 2>&1 || true
+        fi
+    done
+    # Only the glusterd this script started (its pid file); never one systemd runs.
     if glusterd_running; then
-        local vol
-        for vol in "$TUNED" "$DEFAULT"; do
-            if volume_exists "$vol"; then
-                gl volume stop "$vol" force >/dev/null 2>&1 || true
-                gl volume delete "$vol" >/dev/null 2>&1 || true
-            fi
-        done
         local pid
         pid=$(cat "$PIDFILE")
         kill "$pid" 2>/dev/null || true
@@ -162,6 +165,8 @@ down() {
 status() {
     if glusterd_running; then
         echo "glusterd: running (pid $(cat "$PIDFILE"))"
+    elif gl pool list >/dev/null 2>&1; then
+        echo "glusterd: running (not started by this script)"
     else
         echo "glusterd: not running"
         return 1
