@@ -34,6 +34,16 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+
+# A real NAS: local GlusterFS volumes (tuned and at defaults), three client mounts of each.
+# tests/gluster.rs fails, rather than skips, when these variables name broken mounts.
+as_root=""
+[ "$(id -u)" -eq 0 ] || as_root="sudo"
+trap '$as_root scripts/gluster.sh down >/dev/null 2>&1 || true' EXIT
+gluster_env=$($as_root scripts/gluster.sh up 3)
+echo "$gluster_env"
+while read -r assignment; do export "${assignment?}"; done <<<"$gluster_env"
+
 cargo test --workspace
 # Real S3 clients (awscli, boto3, MinIO SDK, s3cmd, rclone, s3fs) against the binary cargo test just built.
 NASGATE_BIN=target/debug/nasgate scripts/client-matrix.sh

@@ -264,6 +264,18 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             share.display()
         );
     }
+    if let Ok(Some(m)) = nasgate::ops::mounts::mount_of(&share) {
+        for f in nasgate::ops::client_cache::findings(&m)
+            .iter()
+            .filter(|f| f.required)
+        {
+            tracing::warn!(
+                fix = %f.fix,
+                "{}: another host's writes may be read late (`nasgate check` lists every fix)",
+                f.what
+            );
+        }
+    }
     let (root, lock_config) = open_share(&share, args.lock_timeout)?;
     let test = check::self_test(&root, &lock_config, None)
         .map_err(|e| config::ConfigError::ShareCannotLock(share.clone(), e.to_string()))?;
@@ -448,6 +460,7 @@ fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
         LockStyle::Classic => "classic POSIX fcntl locks",
     };
     println!("share:            {}", share.display());
+    let mut caches = Vec::new();
     let verdict = match mounts::mount_of(&share) {
         Ok(Some(m)) => {
             println!(
@@ -457,6 +470,7 @@ fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
                 m.mount_point.display()
             );
             println!("mount options:    {}", m.options.join(","));
+            caches = nasgate::ops::client_cache::findings(&m);
             Some(mounts::assess(&m))
         }
         Ok(None) => None,
@@ -504,6 +518,18 @@ fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
             failed = true;
         }
         None => println!("sharing:          unknown: the mount could not be identified"),
+    }
+    for f in &caches {
+        if f.required {
+            // Read-after-write across hosts fails with this on, whatever nasgate does.
+            println!("client cache:     MUST CHANGE: {}: {}", f.what, f.fix);
+            failed = true;
+        } else {
+            println!(
+                "client cache:     note: {} (nasgate copes; optional: {})",
+                f.what, f.fix
+            );
+        }
     }
     if failed {
         println!("verdict:          FAILED");

@@ -72,6 +72,7 @@ pub fn errno(e: &StoreError) -> Errno {
             | Conflict::MetadataBlocked => Errno::EISDIR,
         },
         StoreError::Busy(_) => Errno::EAGAIN,
+        e if e.is_stale() => Errno::EAGAIN,
         StoreError::Refused { reason, .. } => match reason {
             Refusal::Exists => Errno::EEXIST,
             Refusal::NotEmpty => Errno::ENOTEMPTY,

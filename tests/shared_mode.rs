@@ -3,35 +3,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_sdk_s3::Client;
-use common::{md5_hex, Server, ACCESS_KEY, SECRET_KEY};
-use nasgate::debug::store::{body, is_whole, Rng};
-
-fn client(endpoint: &str) -> Client {
-    let creds = aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .timeout_config(
-            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(60))
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .build();
-    Client::from_conf(conf)
-}
+use common::contention::{client, read_all, torture};
+use common::{Server, SECRET_KEY};
+use nasgate::debug::store::body;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -110,25 +89,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn read_all(c: &Client, bucket: &str, key: &str) -> Result<(Vec<u8>, String), String> {
-    let r = c
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    let etag = r.e_tag().unwrap_or("").trim_matches('"').to_string();
-    let b = r
-        .body
-        .collect()
-        .await
-        .map_err(|e| format!("{e:?}"))?
-        .into_bytes()
-        .to_vec();
-    Ok((b, etag))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -246,288 +206,30 @@ async fn three_instances_behind_nginx_serve_as_one() {
     .expect("test timed out");
 }
 
-#[derive(Default)]
-struct Tally {
-    ops: AtomicU64,
-    torn: AtomicU64,
-    etag_mismatch: AtomicU64,
-    server_errors: AtomicU64,
-    slow_down: AtomicU64,
-    connection_errors: AtomicU64,
-    other_errors: AtomicU64,
-}
-
-fn classify<E: std::fmt::Debug>(
-    t: &Tally,
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) {
-    match e {
-        aws_sdk_s3::error::SdkError::ServiceError(s) => {
-            let status = s.raw().status().as_u16();
-            if status == 503 {
-                t.slow_down.fetch_add(1, Ordering::Relaxed);
-            } else if status >= 500 {
-                eprintln!("server error: {e:?}");
-                t.server_errors.fetch_add(1, Ordering::Relaxed);
-            } else if status != 404 {
-                eprintln!("unexpected error: {e:?}");
-                t.other_errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        // The instance this client talked to was killed: its clients see the connection fail.
-        aws_sdk_s3::error::SdkError::DispatchFailure(_)
-        | aws_sdk_s3::error::SdkError::ResponseError(_)
-        | aws_sdk_s3::error::SdkError::TimeoutError(_) => {
-            t.connection_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        other => {
-            eprintln!("unexpected error: {other:?}");
-            t.other_errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-async fn worker(
-    endpoints: Arc<std::sync::Mutex<Vec<String>>>,
-    seed: u64,
-    until: Instant,
-    t: Arc<Tally>,
-) {
-    let mut rng = Rng::new(seed);
-    let mut clients: std::collections::HashMap<String, Client> = Default::default();
-    while Instant::now() < until {
-        let ep = {
-            let eps = endpoints.lock().unwrap();
-            eps[(rng.next_u64() % eps.len() as u64) as usize].clone()
-        };
-        let c = clients
-            .entry(ep.clone())
-            .or_insert_with(|| client(&ep))
-            .clone();
-        let key = format!("hot/{}", rng.next_u64() % 4);
-        t.ops.fetch_add(1, Ordering::Relaxed);
-        match rng.next_u64() % 20 {
-            0..=6 => {
-                let data = body(rng.next_u64(), (rng.next_u64() % 300_000) as usize);
-                if let Err(e) = c
-                    .put_object()
-                    .bucket("hot")
-                    .key(&key)
-                    .body(ByteStream::from(data))
-                    .send()
-                    .await
-                {
-                    classify(&t, &e);
-                }
-            }
-            7..=13 => match c.get_object().bucket("hot").key(&key).send().await {
-                Ok(r) => {
-                    let etag = r.e_tag().unwrap_or("").trim_matches('"').to_string();
-                    match r.body.collect().await {
-                        Ok(b) => {
-                            let b = b.into_bytes();
-                            if !is_whole(&b) {
-                                eprintln!("torn read of {key}: {} bytes", b.len());
-                                t.torn.fetch_add(1, Ordering::Relaxed);
-                            } else if !etag.contains('-') && md5_hex(&b) != etag {
-                                eprintln!("etag mismatch on {key}");
-                                t.etag_mismatch.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Err(_) => {
-                            t.connection_errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                Err(e) => classify(&t, &e),
-            },
-            14..=15 => {
-                if let Err(e) = c.head_object().bucket("hot").key(&key).send().await {
-                    classify(&t, &e);
-                }
-            }
-            16..=17 => {
-                if let Err(e) = c.delete_object().bucket("hot").key(&key).send().await {
-                    classify(&t, &e);
-                }
-            }
-            _ => {
-                // A small multipart upload of the same hot key, parts via this instance.
-                let parts: Vec<Vec<u8>> = {
-                    let whole = body(rng.next_u64(), 5 * 1024 * 1024 + 1000);
-                    vec![
-                        whole[..5 * 1024 * 1024].to_vec(),
-                        whole[5 * 1024 * 1024..].to_vec(),
-                    ]
-                };
-                let r: Result<(), ()> = async {
-                    let id = c
-                        .create_multipart_upload()
-                        .bucket("hot")
-                        .key(&key)
-                        .send()
-                        .await
-                        .map_err(|e| classify(&t, &e))?;
-                    let id = id.upload_id().unwrap_or_default().to_string();
-                    let mut done = Vec::new();
-                    for (i, p) in parts.iter().enumerate() {
-                        let r = c
-                            .upload_part()
-                            .bucket("hot")
-                            .key(&key)
-                            .upload_id(&id)
-                            .part_number(i as i32 + 1)
-                            .body(ByteStream::from(p.clone()))
-                            .send()
-                            .await
-                            .map_err(|e| classify(&t, &e))?;
-                        done.push(
-                            CompletedPart::builder()
-                                .part_number(i as i32 + 1)
-                                .e_tag(r.e_tag().unwrap_or_default())
-                                .build(),
-                        );
-                    }
-                    c.complete_multipart_upload()
-                        .bucket("hot")
-                        .key(&key)
-                        .upload_id(&id)
-                        .multipart_upload(
-                            CompletedMultipartUpload::builder()
-                                .set_parts(Some(done))
-                                .build(),
-                        )
-                        .send()
-                        .await
-                        .map_err(|e| classify(&t, &e))?;
-                    Ok(())
-                }
-                .await;
-                let _ = r;
-            }
-        }
-    }
-}
-
-async fn torture(kill: bool) {
-    let share = tempfile::tempdir().unwrap();
-    let mut servers: Vec<Server> = (0..3)
-        .map(|_| Server::start(share.path(), &["--lock-timeout", "10"]))
-        .collect();
-    let endpoints = Arc::new(std::sync::Mutex::new(
-        servers.iter().map(|s| s.endpoint()).collect::<Vec<_>>(),
-    ));
-    client(&servers[0].endpoint())
-        .create_bucket()
-        .bucket("hot")
-        .send()
-        .await
-        .unwrap();
-    let tally = Arc::new(Tally::default());
-    let run_for = Duration::from_secs(12);
-    let until = Instant::now() + run_for;
-    let workers: Vec<_> = (0..12)
-        .map(|i| tokio::spawn(worker(endpoints.clone(), 1000 + i, until, tally.clone())))
-        .collect();
-    let mut kills = 0;
-    if kill {
-        let mut rng = Rng::new(42);
-        // Kill a random instance every ~2 s and start a fresh one in its place; stop a few
-        // seconds before the end so the last replacement's startup sweep has run.
-        while Instant::now() + Duration::from_secs(3) < until {
-            tokio::time::sleep(Duration::from_millis(1500 + rng.next_u64() % 1000)).await;
-            let victim = (rng.next_u64() % 3) as usize;
-            servers[victim].kill();
-            kills += 1;
-            let fresh = Server::start(share.path(), &["--lock-timeout", "10"]);
-            endpoints.lock().unwrap()[victim] = fresh.endpoint();
-            servers[victim] = fresh;
-        }
-    }
-    for w in workers {
-        w.await.unwrap();
-    }
-    let t = &tally;
-    let ops = t.ops.load(Ordering::Relaxed);
-    let slow = t.slow_down.load(Ordering::Relaxed);
-    eprintln!(
-        "torture (kill={kill}): {ops} operations, {kills} instances killed, torn {}, etag mismatches {}, 5xx {}, other errors {}, connection errors {}, 503 SlowDown {} ({:.2}%)",
-        t.torn.load(Ordering::Relaxed),
-        t.etag_mismatch.load(Ordering::Relaxed),
-        t.server_errors.load(Ordering::Relaxed),
-        t.other_errors.load(Ordering::Relaxed),
-        t.connection_errors.load(Ordering::Relaxed),
-        slow,
-        100.0 * slow as f64 / ops.max(1) as f64
-    );
-    assert_eq!(t.torn.load(Ordering::Relaxed), 0, "torn reads");
-    assert_eq!(
-        t.etag_mismatch.load(Ordering::Relaxed),
-        0,
-        "ETag/body mismatches"
-    );
-    assert_eq!(
-        t.server_errors.load(Ordering::Relaxed),
-        0,
-        "5xx other than SlowDown"
-    );
-    assert_eq!(
-        t.other_errors.load(Ordering::Relaxed),
-        0,
-        "unexpected errors"
-    );
-    assert!(ops > 100, "too little load to mean anything");
-    if !kill {
-        assert_eq!(t.connection_errors.load(Ordering::Relaxed), 0);
-    }
-    // Every object reads back whole, and the same, through every instance.
-    for k in 0..4 {
-        let key = format!("hot/{k}");
-        let mut seen = None;
-        for s in &servers {
-            let got = read_all(&client(&s.endpoint()), "hot", &key)
-                .await
-                .ok()
-                .map(|(b, e)| {
-                    assert!(is_whole(&b), "{key} torn after the run");
-                    e
-                });
-            if let Some(prev) = &seen {
-                assert_eq!(prev, &got, "instances disagree on {key}");
-            }
-            seen = Some(got);
-        }
-    }
-    for s in &mut servers {
-        assert!(s.stop().success(), "an instance did not stop cleanly");
-    }
-    assert_fsck_clean(share.path());
-}
-
-fn assert_fsck_clean(share: &Path) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nasgate"))
-        .arg("fsck")
-        .arg(share)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    // Uploads cut short by a kill are young, not abandoned; staging dirs of killed instances
-    // are swept by the instances started after them.
-    assert!(out.status.success(), "fsck found problems:\n{text}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hot_keys_on_three_instances_never_tear_or_fail() {
-    tokio::time::timeout(Duration::from_secs(240), torture(false))
-        .await
-        .expect("test timed out");
+    let share = tempfile::tempdir().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(240),
+        torture(
+            &[share.path().to_path_buf()],
+            false,
+            Duration::from_secs(12),
+        ),
+    )
+    .await
+    .expect("test timed out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hot_keys_survive_instances_being_killed_and_restarted() {
-    tokio::time::timeout(Duration::from_secs(240), torture(true))
-        .await
-        .expect("test timed out");
+    let share = tempfile::tempdir().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(240),
+        torture(&[share.path().to_path_buf()], true, Duration::from_secs(12)),
+    )
+    .await
+    .expect("test timed out");
 }
 
 #[test]

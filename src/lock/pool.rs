@@ -175,11 +175,17 @@ impl ReadPool {
         if renewed.elapsed() < self.lease {
             return Ok(true);
         }
-        let waiting =
-            share::writer_waiting(gen.file(), self.style).map_err(|source| LockError::Io {
-                path: rel.to_path_buf(),
-                source,
-            })?;
+        let waiting = match share::writer_waiting(gen.file(), self.style) {
+            Ok(w) => w,
+            // The file was replaced behind the handle: never join it again.
+            Err(e) if crate::platform::is_stale(&e) => true,
+            Err(source) => {
+                return Err(LockError::Io {
+                    path: rel.to_path_buf(),
+                    source,
+                })
+            }
+        };
         if waiting {
             gen.open.store(false, Ordering::Release);
             Ok(false)

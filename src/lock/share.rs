@@ -22,8 +22,8 @@
 //! # Lock, then verify
 //! A lock is taken on an open file, but the file at the path may have been unlinked or replaced
 //! while we waited. After every acquisition we compare the locked handle with the file now at
-//! the path (device, inode, link count) and start over if they differ. ENOENT and ESTALE there
-//! mean "replaced", not failure.
+//! the path (device, inode, link count) and start over if they differ. ENOENT and ESTALE there,
+//! and ESTALE from the open or the lock calls themselves, mean "replaced", not failure.
 
 use std::fs::File;
 use std::io;
@@ -121,13 +121,17 @@ pub fn acquire(
         what: "share",
         kind,
     };
+    let mut stale = platform::StaleRetry::new();
     loop {
         if Instant::now() >= deadline {
             return Err(timeout());
         }
         let file = match root.open(rel, mode) {
             Ok(f) => f,
-            Err(e) if platform::is_stale(&e) => continue,
+            Err(e) if platform::is_stale(&e) => {
+                stale.pause(deadline);
+                continue;
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(LockError::NotFound {
                     path: rel.to_path_buf(),
@@ -136,33 +140,16 @@ pub fn acquire(
             Err(e) => return Err(io_err(e)),
         };
         let held = ShareLock { file, style, kind };
-        let got = match kind {
-            LockKind::Shared => {
-                // No writer announced: straight to the data byte (one fcntl instead of
-                // lock, lock, unlock). A writer that announces itself right after this look
-                // waits for this reader on DATA, exactly as if it had come a moment later.
-                let writer_waiting =
-                    platform::conflicting(&held.file, style, LockKind::Shared, INTENT)
-                        .map_err(io_err)?;
-                if writer_waiting {
-                    let passed = wait(&held.file, style, LockKind::Shared, INTENT, deadline)
-                        .map_err(io_err)?;
-                    let got = passed
-                        && wait(&held.file, style, LockKind::Shared, DATA, deadline)
-                            .map_err(io_err)?;
-                    if passed {
-                        platform::unlock(&held.file, style, INTENT).map_err(io_err)?;
-                    }
-                    got
-                } else {
-                    wait(&held.file, style, LockKind::Shared, DATA, deadline).map_err(io_err)?
-                }
+        // ESTALE from fcntl: another host replaced the file after our client resolved the
+        // name (Gluster's open-behind opens lazily, at the first lock call). Same as a failed
+        // verify: open the path again.
+        let got = match take_ranges(&held.file, style, kind, deadline) {
+            Ok(got) => got,
+            Err(e) if platform::is_stale(&e) => {
+                stale.pause(deadline);
+                continue;
             }
-            LockKind::Exclusive => {
-                wait(&held.file, style, LockKind::Exclusive, INTENT, deadline).map_err(io_err)?
-                    && wait(&held.file, style, LockKind::Exclusive, DATA, deadline)
-                        .map_err(io_err)?
-            }
+            Err(e) => return Err(io_err(e)),
         };
         if !got {
             return Err(timeout());
@@ -172,6 +159,34 @@ pub fn acquire(
             Ok(false) => continue,
             Err(e) => return Err(io_err(e)),
         }
+    }
+}
+
+/// Takes the ranges of `kind` on `file` (see the module doc); false when `deadline` passed.
+fn take_ranges(
+    file: &File,
+    style: LockStyle,
+    kind: LockKind,
+    deadline: Instant,
+) -> io::Result<bool> {
+    match kind {
+        LockKind::Shared => {
+            // No writer announced: straight to the data byte (one fcntl instead of lock, lock,
+            // unlock). A writer that announces itself right after this look waits for this
+            // reader on DATA, exactly as if it had come a moment later.
+            if platform::conflicting(file, style, LockKind::Shared, INTENT)? {
+                let passed = wait(file, style, LockKind::Shared, INTENT, deadline)?;
+                let got = passed && wait(file, style, LockKind::Shared, DATA, deadline)?;
+                if passed {
+                    platform::unlock(file, style, INTENT)?;
+                }
+                Ok(got)
+            } else {
+                wait(file, style, LockKind::Shared, DATA, deadline)
+            }
+        }
+        LockKind::Exclusive => Ok(wait(file, style, LockKind::Exclusive, INTENT, deadline)?
+            && wait(file, style, LockKind::Exclusive, DATA, deadline)?),
     }
 }
 

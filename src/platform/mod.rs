@@ -90,8 +90,9 @@ impl FileId {
     }
 }
 
-/// Whether an error means the file was removed behind an open handle (NFS's ESTALE): the
-/// caller treats the file as replaced and looks again.
+/// Whether an error means the file was removed or replaced behind a handle or a cached name
+/// (ESTALE from NFS and GlusterFS when another host renamed over or deleted it): the caller
+/// treats the file as changed under it, resolves the path again and retries.
 pub fn is_stale(e: &std::io::Error) -> bool {
     #[cfg(unix)]
     {
@@ -101,6 +102,61 @@ pub fn is_stale(e: &std::io::Error) -> bool {
     {
         let _ = e;
         false
+    }
+}
+
+/// Whether an error means the share's client connection is gone (a killed FUSE client
+/// answers ENOTCONN; Gluster's strict locks answer EBADFD on a handle whose locks were lost):
+/// nothing on the share can be trusted to be locked until the root is opened again.
+pub fn is_disconnected(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::ENOTCONN | libc::ECONNABORTED | libc::EBADFD)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// Paces the retries after a stale handle.
+///
+/// A NAS client may go on resolving a name to the replaced file until its entry cache expires
+/// (one second on GlusterFS's defaults, `acdirmin` on NFS), so immediate retries would spin:
+/// they start at once and back off to 50 ms, never past the caller's deadline.
+#[derive(Debug, Default)]
+pub struct StaleRetry {
+    attempts: u32,
+}
+
+impl StaleRetry {
+    /// No retry yet.
+    pub fn new() -> StaleRetry {
+        StaleRetry::default()
+    }
+
+    /// Waits before the next attempt; false once `deadline` has passed (give up).
+    pub fn pause(&mut self, deadline: std::time::Instant) -> bool {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        let wait = match self.attempts {
+            0 => std::time::Duration::ZERO,
+            n => std::time::Duration::from_millis((1u64 << n.min(6)).min(50)),
+        };
+        self.attempts += 1;
+        std::thread::sleep(wait.min(deadline - now));
+        true
+    }
+
+    /// How many retries were paced so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
     }
 }
 

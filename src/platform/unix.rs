@@ -62,6 +62,22 @@ impl Root {
         r == 0
     }
 
+    /// Opens the root path again and puts the fresh directory in place of the old handle
+    /// (same descriptor number, swapped atomically by dup3): a share whose NAS client died
+    /// (ENOTCONN) and was mounted again is served again. Calls in flight finish on whichever
+    /// handle they started with.
+    pub fn reconnect(&self) -> io::Result<()> {
+        let fresh = Root::at(&self.path)?;
+        fstat(fresh.dir.as_raw_fd())?;
+        // SAFETY: both descriptors are open and owned; dup3 closes our old description and
+        // makes our number refer to the fresh one.
+        let r = unsafe { libc::dup3(fresh.dir.as_raw_fd(), self.dir.as_raw_fd(), libc::O_CLOEXEC) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The path the root was opened at (for messages and for tools that need a path).
     pub fn path(&self) -> &Path {
         &self.path

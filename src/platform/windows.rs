@@ -42,6 +42,11 @@ impl Dir {
 }
 
 impl Root {
+    /// Nothing to reconnect: Windows shares answer through SMB sessions the OS restores.
+    pub fn reconnect(&self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Opens directory `rel` beneath the root.
     pub fn dir(&self, rel: &Path) -> io::Result<Dir> {
         if !self.stat(rel)?.kind.eq(&FileKind::Dir) {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::lock::{Create, LockError, Locks, ShareLock};
-use crate::platform::{FileKind, OpenMode, Root};
+use crate::platform::{self, FileKind, OpenMode, Root};
 
 pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use layout::{KeyReason, NameError};
@@ -161,6 +161,29 @@ pub enum Conflict {
 }
 
 impl StoreError {
+    /// Whether the share answered ESTALE and the retries bounded by the lock timeout did not
+    /// get past it: the fronts answer "busy, try again", never an internal error.
+    pub fn is_stale(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => crate::platform::is_stale(source),
+            _ => false,
+        }
+    }
+
+    /// The same error, as `Busy` when it is a stale handle that outlived its retries or a
+    /// share whose client connection is gone: "unavailable, try again", not a server fault.
+    pub fn busy_if_stale(self) -> StoreError {
+        match self {
+            StoreError::Io { path, source, .. }
+                if crate::platform::is_stale(&source)
+                    || crate::platform::is_disconnected(&source) =>
+            {
+                StoreError::Busy(LockError::Io { path, source })
+            }
+            e => e,
+        }
+    }
+
     fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StoreError + 'p {
         move |source| StoreError::Io {
             op,
@@ -230,7 +253,30 @@ pub struct Store {
     /// reading every fs.json.
     listed:
         parking_lot::Mutex<std::collections::HashMap<String, (crate::platform::Stat, Box<str>)>>,
-    _owner: ShareLock,
+    /// The lock on this instance's staging `owner` file (re-taken after a reconnect).
+    owner: parking_lot::Mutex<ShareLock>,
+}
+
+/// Creates (or re-creates) the staging directory of `instance` and locks its `owner` file.
+fn lock_owner(root: &Root, locks: &Locks, instance: &str) -> Result<ShareLock> {
+    let tmp = layout::tmp(instance);
+    root.create_dir_all(&tmp)
+        .map_err(StoreError::io("create", &tmp))?;
+    // Lock the owner file under a name no sweep looks at, then move it into place, so a
+    // sweeper never sees an unlocked owner of a live instance.
+    let staging = tmp.join("owner.new");
+    let owner = tmp.join("owner");
+    // Left behind when a reconnect was cut short.
+    let _ = root.remove_file(&staging);
+    let f = root
+        .open(&staging, OpenMode::CreateNew)
+        .map_err(StoreError::io("create", &staging))?;
+    let lock = locks
+        .hold_temp(f)
+        .map_err(StoreError::io("lock", &staging))?;
+    root.rename(&staging, &owner)
+        .map_err(StoreError::io("rename", &owner))?;
+    Ok(lock)
 }
 
 /// Most entries the listing cache keeps before it starts over (about 20 MiB).
@@ -243,28 +289,14 @@ impl Store {
         let root = locks.root().clone();
         format_json(&root)?;
         let instance = uuid::Uuid::new_v4().to_string();
-        let tmp = layout::tmp(&instance);
-        root.create_dir_all(&tmp)
-            .map_err(StoreError::io("create", &tmp))?;
-        // Lock the owner file under a name no sweep looks at, then move it into place, so a
-        // sweeper never sees an unlocked owner of a live instance.
-        let staging = tmp.join("owner.new");
-        let owner = tmp.join("owner");
-        let f = root
-            .open(&staging, OpenMode::CreateNew)
-            .map_err(StoreError::io("create", &staging))?;
-        let lock = locks
-            .hold_temp(f)
-            .map_err(StoreError::io("lock", &staging))?;
-        root.rename(&staging, &owner)
-            .map_err(StoreError::io("rename", &owner))?;
+        let lock = lock_owner(&root, &locks, &instance)?;
         Ok(Store {
             root,
             locks,
             instance,
             config,
             listed: parking_lot::Mutex::new(std::collections::HashMap::new()),
-            _owner: lock,
+            owner: parking_lot::Mutex::new(lock),
         })
     }
 
@@ -272,9 +304,24 @@ impl Store {
     /// instance's staging directory are there (a NAS that went away fails both), a small file
     /// is written, flushed, renamed, read back and renamed back, and a lock is taken and
     /// released.
+    ///
+    /// A root that answers "not connected" (the host's NAS client died; the server dropped
+    /// every lock this process held) is opened again by path: once the NAS is mounted again
+    /// the instance re-takes its staging lock and serves again. Until then the probe fails
+    /// (not ready), and every request fails on the dead handles, so nothing is served or
+    /// published under a lock the server no longer knows.
     pub fn probe(&self) -> std::io::Result<()> {
         let dir = layout::tmp(&self.instance);
-        self.root.stat(Path::new(""))?;
+        if let Err(e) = self.root.stat(Path::new("")) {
+            if !platform::is_disconnected(&e) {
+                return Err(e);
+            }
+            self.root.reconnect()?;
+            let lock = lock_owner(&self.root, &self.locks, &self.instance)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            *self.owner.lock() = lock;
+            tracing::warn!(share = %self.root.path().display(), "share reconnected");
+        }
         self.root.stat(&dir.join("owner"))?;
         // The same file each round, moved and moved back: a write, a flush, a rename and a
         // read, with no inode made or freed every second on the NAS.

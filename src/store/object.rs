@@ -381,25 +381,29 @@ fn apply_tags(
 }
 
 pub(super) fn read_record(file: &File, rel: &Path) -> Option<FsJson> {
+    read_record_checked(file, rel).ok().flatten()
+}
+
+/// Like `read_record`, but a failed read is an error (ESTALE: the file changed under us).
+pub(super) fn read_record_checked(file: &File, rel: &Path) -> std::io::Result<Option<FsJson>> {
     let mut buf = Vec::new();
     let mut off = 0u64;
     let mut chunk = [0u8; 4096];
     loop {
-        match platform::read_at(file, &mut chunk, off) {
-            Ok(0) => break,
-            Ok(n) => {
+        match platform::read_at(file, &mut chunk, off)? {
+            0 => break,
+            n => {
                 buf.extend_from_slice(&chunk[..n]);
                 off += n as u64;
             }
-            Err(_) => return None,
         }
     }
     match FsJson::parse(&buf) {
-        Ok(r) => r,
+        Ok(r) => Ok(r),
         Err(e) => {
             // Damaged metadata is rebuilt from the data, which is the authority.
             tracing::warn!(path = %rel.display(), error = %e, "ignoring damaged fs.json");
-            None
+            Ok(None)
         }
     }
 }
@@ -798,7 +802,11 @@ impl Store {
             });
         }
         let meta_rel = layout::meta(bucket, key);
-        for _ in 0..RETRIES {
+        let deadline = std::time::Instant::now() + self.locks.timeout();
+        let mut stale = platform::StaleRetry::new();
+        let mut rounds = 0;
+        while rounds < RETRIES {
+            rounds += 1;
             let guard = match self.locks.read(&meta_rel, Create::No) {
                 Ok(g) => g,
                 Err(e) if lock_file_missing(&e) => match self.root.stat(&data_rel) {
@@ -808,20 +816,44 @@ impl Store {
                     }
                     Ok(_) => return Err(no_such_key()),
                     Err(e) if is_not_found(&e) => return Err(no_such_key()),
+                    // A name cached for a file another host just deleted: look again.
+                    Err(e) if platform::is_stale(&e) && stale.pause(deadline) => {
+                        rounds -= 1;
+                        continue;
+                    }
                     Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
                 },
                 Err(e) => return Err(e.into()),
             };
-            let data = match self.root.open(&data_rel, OpenMode::Read) {
-                Ok(f) => f,
+            // Under the shared lock nobody may replace the data, but this client's cached
+            // name (or open-behind's lazy open) may still point at the file a writer on
+            // another host replaced just before: ESTALE means look again, not failure.
+            let opened = self.root.open(&data_rel, OpenMode::Read).and_then(|f| {
+                let st = platform::stat_file(&f)?;
+                // Unreadable metadata other than stale is rebuilt, as `read_record` does.
+                let record = match read_record_checked(guard.file(), &meta_rel) {
+                    Err(e) if !platform::is_stale(&e) => None,
+                    r => r?,
+                };
+                Ok((f, st, record))
+            });
+            let (data, st, record) = match opened {
+                Ok(o) => o,
                 Err(e) if is_not_found(&e) => return Err(no_such_key()),
+                Err(e) if platform::is_stale(&e) => {
+                    drop(guard);
+                    rounds -= 1;
+                    if stale.pause(deadline) {
+                        continue;
+                    }
+                    return Err(StoreError::io("open", &data_rel)(e));
+                }
                 Err(e) => return Err(StoreError::io("open", &data_rel)(e)),
             };
-            let st = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
             if st.kind != FileKind::File {
                 return Err(no_such_key());
             }
-            match read_record(guard.file(), &meta_rel) {
+            match record {
                 Some(record) if record.describes(&st) => {
                     let info = ObjectInfo::from_record(bucket, key, &st, &record);
                     info.check(cond)?;

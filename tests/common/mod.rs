@@ -6,6 +6,7 @@
 // Each test crate uses only part of the plumbing.
 #![allow(dead_code, unused_imports)]
 
+pub mod contention;
 pub mod digest;
 pub mod http;
 pub mod mount;
