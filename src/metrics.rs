@@ -33,6 +33,7 @@ pub struct Metrics {
     expired_uploads: Counter,
     fuse_ops: Family<Labels, Counter>,
     fuse_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    denials: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -51,6 +52,7 @@ impl Metrics {
             expired_uploads: Counter::default(),
             fuse_ops: Family::default(),
             fuse_seconds: Family::new_with_constructor(seconds_histogram),
+            denials: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -113,6 +115,11 @@ impl Metrics {
             "Time to answer a FUSE operation, by operation",
             m.fuse_seconds.clone(),
         );
+        registry.register(
+            "access_denials",
+            "S3 requests refused by access control, by reason",
+            m.denials.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -171,6 +178,14 @@ impl Metrics {
         self.fuse_seconds
             .get_or_create(&vec![("operation", op.to_string())])
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts a request refused by access control (`reason`: explicit_deny, not_allowed,
+    /// anonymous, unreadable_policy, disabled_user).
+    pub fn denied(&self, reason: &'static str) {
+        self.denials
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     /// Sets the lock-state gauges (read at scrape time).
