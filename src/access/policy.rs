@@ -379,6 +379,7 @@ impl Policy {
         self.statements.iter().any(|s| {
             s.effect == Effect::Allow
                 && s.applies_to(principal)
+                && s.grants_more_than_listing_buckets()
                 && s.resources.iter().any(|r| {
                     let rest = if r == "*" {
                         "*"
@@ -400,6 +401,15 @@ impl Statement {
             (Principals::Users(keys), Principal::User(k)) => keys.iter().any(|x| x == k),
             (Principals::Users(_), Principal::Anonymous) => false,
         }
+    }
+
+    /// Whether it allows some action besides ListAllMyBuckets (which says nothing about
+    /// any one bucket).
+    fn grants_more_than_listing_buckets(&self) -> bool {
+        ACTIONS
+            .iter()
+            .filter(|a| **a != "s3:ListAllMyBuckets")
+            .any(|a| self.actions.iter().any(|p| wildcard_match(p, a)) != self.not_action)
     }
 
     fn matches(&self, q: &Query) -> bool {
