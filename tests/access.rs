@@ -124,6 +124,30 @@ async fn readonly_user_lists_and_gets_but_cannot_write_or_delete() {
         assert_eq!(del.errors()[0].code(), Some("AccessDenied"));
         assert_eq!(body_of(&root, "data", "a.txt").await, b"hello");
         assert!(!share.path().join("data/b.txt").exists());
+        // Presigned URLs act as their signer.
+        let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60))
+            .unwrap();
+        let presigned_get = ro
+            .get_object()
+            .bucket("data")
+            .key("a.txt")
+            .presigned(cfg.clone())
+            .await
+            .unwrap();
+        let presigned_put = ro
+            .put_object()
+            .bucket("data")
+            .key("c.txt")
+            .presigned(cfg)
+            .await
+            .unwrap();
+        let host = [("Host".to_string(), server.address.clone())];
+        let target = |uri: &str| uri.split_once(&server.address).unwrap().1.to_string();
+        let r = http(&server.address, "GET", &target(presigned_get.uri()), &host, b"");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+        let r = http(&server.address, "PUT", &target(presigned_put.uri()), &host, b"x");
+        assert_eq!((r.status, r.code().as_deref()), (403, Some("AccessDenied")));
+        assert!(!share.path().join("data/c.txt").exists());
         // A bad secret is still a bad signature.
         let wrong = client_with(&server.endpoint(), "reader", "not-the-secret");
         let e = wrong.list_buckets().send().await.unwrap_err();
