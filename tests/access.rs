@@ -79,7 +79,12 @@ async fn readonly_user_lists_and_gets_but_cannot_write_or_delete() {
         let root = client(&server.endpoint());
         root.create_bucket().bucket("data").send().await.unwrap();
         put(&root, "data", "a.txt", b"hello").await;
-        add_user(share.path(), "reader", "reader-secret-1", &["--policy", "readonly"]);
+        add_user(
+            share.path(),
+            "reader",
+            "reader-secret-1",
+            &["--policy", "readonly"],
+        );
         let ro = client_with(&server.endpoint(), "reader", "reader-secret-1");
         within(PROPAGATION, "the new user", || async {
             ro.list_objects_v2().bucket("data").send().await.is_ok()
@@ -125,8 +130,8 @@ async fn readonly_user_lists_and_gets_but_cannot_write_or_delete() {
         assert_eq!(body_of(&root, "data", "a.txt").await, b"hello");
         assert!(!share.path().join("data/b.txt").exists());
         // Presigned URLs act as their signer.
-        let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60))
-            .unwrap();
+        let cfg =
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60)).unwrap();
         let presigned_get = ro
             .get_object()
             .bucket("data")
@@ -143,9 +148,21 @@ async fn readonly_user_lists_and_gets_but_cannot_write_or_delete() {
             .unwrap();
         let host = [("Host".to_string(), server.address.clone())];
         let target = |uri: &str| uri.split_once(&server.address).unwrap().1.to_string();
-        let r = http(&server.address, "GET", &target(presigned_get.uri()), &host, b"");
+        let r = http(
+            &server.address,
+            "GET",
+            &target(presigned_get.uri()),
+            &host,
+            b"",
+        );
         assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
-        let r = http(&server.address, "PUT", &target(presigned_put.uri()), &host, b"x");
+        let r = http(
+            &server.address,
+            "PUT",
+            &target(presigned_put.uri()),
+            &host,
+            b"x",
+        );
         assert_eq!((r.status, r.code().as_deref()), (403, Some("AccessDenied")));
         assert!(!share.path().join("data/c.txt").exists());
         // A bad secret is still a bad signature.
@@ -252,7 +269,12 @@ async fn anonymous_download_policy_opens_one_prefix_only() {
         // Before any policy, unsigned requests are refused.
         let r = get("/pub/public/a.txt");
         assert_eq!((r.status, r.code().as_deref()), (403, Some("AccessDenied")));
-        let e = root.get_bucket_policy().bucket("pub").send().await.unwrap_err();
+        let e = root
+            .get_bucket_policy()
+            .bucket("pub")
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(code(&e), "NoSuchBucketPolicy");
 
         root.put_bucket_policy()
@@ -269,9 +291,15 @@ async fn anonymous_download_policy_opens_one_prefix_only() {
             .send()
             .await
             .unwrap();
-        assert_eq!(status.policy_status().and_then(|s| s.is_public()), Some(true));
+        assert_eq!(
+            status.policy_status().and_then(|s| s.is_public()),
+            Some(true)
+        );
         // MinIO FS mode's own place, so migrated shares keep their policies.
-        assert!(share.path().join(".minio.sys/buckets/pub/policy.json").is_file());
+        assert!(share
+            .path()
+            .join(".minio.sys/buckets/pub/policy.json")
+            .is_file());
 
         let r = get("/pub/public/a.txt");
         assert_eq!(r.status, 200, "{}", r.text());
@@ -295,13 +323,24 @@ async fn anonymous_download_policy_opens_one_prefix_only() {
         let r = get("/");
         assert_eq!(r.status, 403);
 
-        root.delete_bucket_policy().bucket("pub").send().await.unwrap();
+        root.delete_bucket_policy()
+            .bucket("pub")
+            .send()
+            .await
+            .unwrap();
         let r = get("/pub/public/a.txt");
         assert_eq!(r.status, 403);
-        let e = root.get_bucket_policy().bucket("pub").send().await.unwrap_err();
+        let e = root
+            .get_bucket_policy()
+            .bucket("pub")
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(code(&e), "NoSuchBucketPolicy");
         let m = http(a, "GET", "/metrics", &[], b"");
-        assert!(m.text().contains("nasgate_access_denials_total{reason=\"anonymous\"}"));
+        assert!(m
+            .text()
+            .contains("nasgate_access_denials_total{reason=\"anonymous\"}"));
     })
     .await
     .expect("bounded");
@@ -354,12 +393,22 @@ async fn users_added_and_disabled_on_the_share_reach_another_instance_within_the
         let a = Server::start(share.path(), &[]);
         let b = Server::start(share.path(), &[]);
         let root_a = client(&a.endpoint());
-        root_a.create_bucket().bucket("shared").send().await.unwrap();
+        root_a
+            .create_bucket()
+            .bucket("shared")
+            .send()
+            .await
+            .unwrap();
         let on_b = client_with(&b.endpoint(), "mover", "mover-secret-1");
         // B has looked at the (absent) users before the add, so it must notice the change.
         let e = on_b.list_buckets().send().await.unwrap_err();
         assert_eq!(code(&e), "InvalidAccessKeyId");
-        add_user(share.path(), "mover", "mover-secret-1", &["--policy", "readwrite"]);
+        add_user(
+            share.path(),
+            "mover",
+            "mover-secret-1",
+            &["--policy", "readwrite"],
+        );
         let took = within(PROPAGATION, "the added user on instance B", || async {
             on_b.list_buckets().send().await.is_ok()
         })
@@ -385,7 +434,13 @@ async fn users_added_and_disabled_on_the_share_reach_another_instance_within_the
         let (rc, _, _) = user_cmd(&["enable", share.path().to_str().unwrap(), "mover"], None);
         assert_eq!(rc, 0);
         let (rc, _, _) = user_cmd(
-            &["set-policy", share.path().to_str().unwrap(), "mover", "--policy", "readonly"],
+            &[
+                "set-policy",
+                share.path().to_str().unwrap(),
+                "mover",
+                "--policy",
+                "readonly",
+            ],
             None,
         );
         assert_eq!(rc, 0);
@@ -420,21 +475,36 @@ async fn users_added_and_disabled_on_the_share_reach_another_instance_within_the
 fn user_command_errors_are_one_line_and_change_nothing() {
     let share = tempfile::tempdir().unwrap();
     let s = share.path().to_str().unwrap();
-    let (rc, _, err) = user_cmd(&["add", s, "app", "--policy", "godmode"], Some("secret-123"));
+    let (rc, _, err) = user_cmd(
+        &["add", s, "app", "--policy", "godmode"],
+        Some("secret-123"),
+    );
     assert_eq!(rc, 2);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("unknown policy"), "{err}");
     let (rc, _, err) = user_cmd(&["add", s, "app", "--policy", "readonly"], Some("short"));
     assert_eq!(rc, 2);
     assert!(err.contains("secret key"), "{err}");
-    let (rc, _, err) = user_cmd(&["add", s, ACCESS_KEY, "--policy", "readonly"], Some("secret-123"));
+    let (rc, _, err) = user_cmd(
+        &["add", s, ACCESS_KEY, "--policy", "readonly"],
+        Some("secret-123"),
+    );
     assert_eq!(rc, 2);
     assert!(err.contains("root"), "{err}");
-    assert!(!share.path().join(".minio.sys/config/nasgate/users.json").exists());
-    let (rc, _, _) = user_cmd(&["add", s, "app", "--policy", "readonly"], Some("secret-123"));
+    assert!(!share
+        .path()
+        .join(".minio.sys/config/nasgate/users.json")
+        .exists());
+    let (rc, _, _) = user_cmd(
+        &["add", s, "app", "--policy", "readonly"],
+        Some("secret-123"),
+    );
     assert_eq!(rc, 0);
     let before = std::fs::read(share.path().join(".minio.sys/config/nasgate/users.json")).unwrap();
-    let (rc, _, err) = user_cmd(&["add", s, "app", "--policy", "readwrite"], Some("secret-456"));
+    let (rc, _, err) = user_cmd(
+        &["add", s, "app", "--policy", "readwrite"],
+        Some("secret-456"),
+    );
     assert_eq!(rc, 2);
     assert!(err.contains("exists"), "{err}");
     let (rc, _, err) = user_cmd(&["disable", s, "nobody"], None);

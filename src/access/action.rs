@@ -36,8 +36,13 @@ pub fn action(op: Operation, has: impl Fn(&str) -> bool) -> Option<&'static str>
         PutObjectAcl => "s3:PutObjectAcl",
         DeleteObjects | DeleteObject => "s3:DeleteObject",
         ListMultipartUploads => "s3:ListBucketMultipartUploads",
-        PutObject | CopyObject | CreateMultipartUpload | UploadPart | UploadPartCopy
-        | CompleteMultipartUpload | PostObject => "s3:PutObject",
+        PutObject
+        | CopyObject
+        | CreateMultipartUpload
+        | UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload
+        | PostObject => "s3:PutObject",
         GetObject | HeadObject => "s3:GetObject",
         GetObjectTagging => "s3:GetObjectTagging",
         PutObjectTagging => "s3:PutObjectTagging",
@@ -98,7 +103,10 @@ mod tests {
             let a = action(op, |_| false).unwrap();
             assert!(super::super::policy::ACTIONS.contains(&a), "{op:?} -> {a}");
         }
-        assert_eq!(action(GetBucketConfig, |p| p == "cors"), Some("s3:GetBucketCORS"));
+        assert_eq!(
+            action(GetBucketConfig, |p| p == "cors"),
+            Some("s3:GetBucketCORS")
+        );
         assert_eq!(action(Unsupported, |_| false), None);
     }
 }

@@ -166,7 +166,9 @@ fn strings(v: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
                 _ => bad(format!("{what} must hold strings")),
             })
             .collect(),
-        _ => bad(format!("{what} must be a string or a non-empty list of strings")),
+        _ => bad(format!(
+            "{what} must be a string or a non-empty list of strings"
+        )),
     }
 }
 
@@ -321,7 +323,9 @@ impl Policy {
             };
             let principals = match s.get("Principal") {
                 Some(p) => principals(p)?,
-                None if bucket.is_some() => return bad("bucket policy statements need a Principal"),
+                None if bucket.is_some() => {
+                    return bad("bucket policy statements need a Principal")
+                }
                 None => Principals::Unstated,
             };
             let (actions, not_action) = match (s.get("Action"), s.get("NotAction")) {
@@ -506,6 +510,17 @@ mod tests {
 
     const NOT_ACTION: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["s3:DeleteObject","s3:Delete*Policy"],"Resource":"arn:aws:s3:::*"}]}"#;
 
+    /// (who, action, resource, context, policy, is a bucket policy, expected decision)
+    type Row<'a> = (
+        &'a Principal,
+        &'a str,
+        &'a str,
+        &'a BTreeMap<String, String>,
+        &'a str,
+        bool,
+        Decision,
+    );
+
     #[test]
     fn decisions_table() {
         let anon = Principal::Anonymous;
@@ -519,7 +534,7 @@ mod tests {
         let rw = builtin("readwrite").unwrap();
         use Decision::*;
         #[rustfmt::skip]
-        let table: &[(&Principal, &str, &str, &BTreeMap<String, String>, &str, bool, Decision)] = &[
+        let table: &[Row] = &[
             (&anon, "s3:GetObject", "arn:aws:s3:::b/public/a.txt", &none, MC_DOWNLOAD, true, Allow),
             (&anon, "s3:GetObject", "arn:aws:s3:::b/private/a.txt", &none, MC_DOWNLOAD, true, NotAllowed),
             (&anon, "s3:GetObject", "arn:aws:s3:::c/public/a.txt", &none, MC_DOWNLOAD, true, NotAllowed),
@@ -543,8 +558,7 @@ mod tests {
             (&bob, "s3:DeleteObject", "arn:aws:s3:::x/k", &none, NOT_ACTION, false, NotAllowed),
             (&bob, "s3:DeleteBucketPolicy", "arn:aws:s3:::x", &none, NOT_ACTION, false, NotAllowed),
         ];
-        for (i, (who, action, resource, context, text, is_bucket, want)) in
-            table.iter().enumerate()
+        for (i, (who, action, resource, context, text, is_bucket, want)) in table.iter().enumerate()
         {
             let p = if *is_bucket {
                 Policy::parse_bucket(text.as_bytes(), "b").unwrap()

@@ -549,7 +549,12 @@ fn authorize(s3: &S3, req: &Request, op: Operation) -> Result<(), S3Error> {
 }
 
 /// Whether `caller` may delete `bucket/key` (DeleteObjects asks key by key).
-pub(crate) fn may_delete(s3: &S3, caller: &Caller, bucket: &str, key: &str) -> Result<(), AccessError> {
+pub(crate) fn may_delete(
+    s3: &S3,
+    caller: &Caller,
+    bucket: &str,
+    key: &str,
+) -> Result<(), AccessError> {
     let target = Target {
         bucket: Some(bucket),
         key: Some(key),
