@@ -26,6 +26,13 @@ pub use users::{PolicyChoice, Sealer, Status, User, UserError, UsersDoc};
 /// Longest a change to users or bucket policies takes to reach an instance that did not make it.
 pub const RECHECK: Duration = Duration::from_secs(2);
 
+/// Most bucket policies cached before the cache starts over.
+const MAX_CACHED_BUCKETS: usize = 4096;
+
+fn valid_bucket(name: &str) -> bool {
+    crate::store::layout::check_bucket(name).is_ok()
+}
+
 /// Largest bucket policy accepted (AWS's limit).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
 
@@ -142,6 +149,10 @@ pub struct Access {
     sealer: Sealer,
     users: Mutex<Cached<Arc<BTreeMap<String, User>>>>,
     buckets: Mutex<HashMap<String, Cached<BucketPolicy>>>,
+    /// Held while users are re-read from the share.
+    refreshing: Mutex<()>,
+    /// Held while a bucket policy is re-read from the share.
+    refreshing_buckets: Mutex<()>,
 }
 
 impl Access {
@@ -154,6 +165,8 @@ impl Access {
             sealer,
             users: Mutex::new(Cached::new(Arc::new(BTreeMap::new()))),
             buckets: Mutex::new(HashMap::new()),
+            refreshing: Mutex::new(()),
+            refreshing_buckets: Mutex::new(()),
         }
     }
 
@@ -177,63 +190,139 @@ impl Access {
         Some((Caller::User(access_key.to_string()), u.secret.clone()))
     }
 
+    /// Whether answering a request on `bucket` would first have to look at the share (a
+    /// re-check is due); the front then runs `refresh` on the blocking pool, so the async
+    /// workers never wait on the NAS for access decisions.
+    pub fn is_due(&self, bucket: Option<&str>) -> bool {
+        self.users.lock().due()
+            || bucket.is_some_and(|b| {
+                valid_bucket(b) && self.buckets.lock().get(b).is_none_or(Cached::due)
+            })
+    }
+
+    /// Re-checks (and if changed re-reads) the users and `bucket`'s policy where due.
+    pub fn refresh(&self, bucket: Option<&str>) {
+        let _ = self.users();
+        if let Some(b) = bucket {
+            let _ = self.bucket_policy(b);
+        }
+    }
+
     fn users(&self) -> Arc<BTreeMap<String, User>> {
-        let mut c = self.users.lock();
-        if c.due() {
-            c.checked = Some(Instant::now());
-            let rel = users::users_file();
-            match self.store.config_version(&rel) {
-                Ok(v) if v == c.version => {}
-                Ok(_) => match self.store.read_config(&rel) {
-                    Ok(Some((bytes, version))) => match UsersDoc::parse(&bytes) {
-                        Ok(doc) => {
-                            c.value = Arc::new(users::load(&doc, &self.sealer));
-                            c.version = Some(version);
-                        }
-                        Err(e) => tracing::warn!("users not reloaded: {e}"),
-                    },
-                    Ok(None) => {
-                        c.value = Arc::new(BTreeMap::new());
-                        c.version = None;
-                    }
-                    Err(e) => tracing::warn!("users not reloaded: {e}"),
-                },
-                // A NAS hiccup keeps the last known users rather than locking everyone out.
-                Err(e) => tracing::warn!("users not re-checked: {e}"),
+        let (due, loaded) = {
+            let c = self.users.lock();
+            (c.due(), c.checked.is_some())
+        };
+        if due {
+            // One re-check at a time; others go on with the last known users meanwhile,
+            // except before the first load, when there are none to go on with.
+            let _one = if loaded {
+                self.refreshing.try_lock()
+            } else {
+                Some(self.refreshing.lock())
+            };
+            if _one.is_some() && self.users.lock().due() {
+                self.reload_users();
             }
         }
-        c.value.clone()
+        self.users.lock().value.clone()
+    }
+
+    fn reload_users(&self) {
+        let rel = users::users_file();
+        let known = self.users.lock().version;
+        let fresh = match self.store.config_version(&rel) {
+            Ok(v) if v == known && v.is_some() => None,
+            Ok(_) => match self.store.read_config(&rel) {
+                Ok(Some((bytes, version))) => match UsersDoc::parse(&bytes) {
+                    Ok(doc) => Some((Arc::new(users::load(&doc, &self.sealer)), Some(version))),
+                    Err(e) => {
+                        tracing::warn!("users not reloaded: {e}");
+                        None
+                    }
+                },
+                Ok(None) => Some((Arc::new(BTreeMap::new()), None)),
+                Err(e) => {
+                    tracing::warn!("users not reloaded: {e}");
+                    None
+                }
+            },
+            // A NAS hiccup keeps the last known users rather than locking everyone out.
+            Err(e) => {
+                tracing::warn!("users not re-checked: {e}");
+                None
+            }
+        };
+        let mut c = self.users.lock();
+        if let Some((value, version)) = fresh {
+            c.value = value;
+            c.version = version;
+        }
+        c.checked = Some(Instant::now());
     }
 
     fn bucket_policy(&self, bucket: &str) -> Result<BucketPolicy, StoreError> {
+        if !valid_bucket(bucket) {
+            // No such bucket can exist, so no policy either (and no path is built from it).
+            return Ok(BucketPolicy::None);
+        }
+        let (due, loaded) = match self.buckets.lock().get(bucket) {
+            Some(c) => (c.due(), true),
+            None => (true, false),
+        };
+        if due {
+            let _one = if loaded {
+                self.refreshing_buckets.try_lock()
+            } else {
+                Some(self.refreshing_buckets.lock())
+            };
+            let still_due = self.buckets.lock().get(bucket).is_none_or(Cached::due);
+            if _one.is_some() && still_due {
+                self.reload_bucket_policy(bucket)?;
+            }
+        }
+        Ok(self
+            .buckets
+            .lock()
+            .get(bucket)
+            .map_or(BucketPolicy::None, |c| c.value.clone()))
+    }
+
+    fn reload_bucket_policy(&self, bucket: &str) -> Result<(), StoreError> {
+        let rel = bucket_policy(bucket);
+        let known = self.buckets.lock().get(bucket).map(|c| c.version);
+        let v = self.store.config_version(&rel)?;
+        let fresh = if known == Some(v) {
+            None
+        } else {
+            Some(match self.store.read_config(&rel)? {
+                Some((bytes, version)) => {
+                    let value = match Policy::parse_bucket(&bytes, bucket) {
+                        Ok(p) => BucketPolicy::Parsed(Arc::new(p)),
+                        Err(e) => {
+                            tracing::warn!(bucket, "bucket policy unreadable: {e}");
+                            BucketPolicy::Unreadable
+                        }
+                    };
+                    (value, Some(version))
+                }
+                None => (BucketPolicy::None, None),
+            })
+        };
         let mut all = self.buckets.lock();
+        if all.len() >= MAX_CACHED_BUCKETS && !all.contains_key(bucket) {
+            // Requests naming many absent buckets must not grow the cache without bound.
+            all.clear();
+        }
         let c = all
             .entry(bucket.to_string())
             .or_insert_with(|| Cached::new(BucketPolicy::None));
-        if c.due() {
-            let rel = bucket_policy(bucket);
-            let v = self.store.config_version(&rel)?;
-            if c.checked.is_none() || v != c.version {
-                match self.store.read_config(&rel)? {
-                    Some((bytes, version)) => {
-                        c.value = match Policy::parse_bucket(&bytes, bucket) {
-                            Ok(p) => BucketPolicy::Parsed(Arc::new(p)),
-                            Err(e) => {
-                                tracing::warn!(bucket, "bucket policy unreadable: {e}");
-                                BucketPolicy::Unreadable
-                            }
-                        };
-                        c.version = Some(version);
-                    }
-                    None => {
-                        c.value = BucketPolicy::None;
-                        c.version = None;
-                    }
-                }
-            }
-            c.checked = Some(Instant::now());
+        if let Some((value, version)) = fresh {
+            c.value = value;
+            c.version = version;
         }
-        Ok(c.value.clone())
+        c.checked = Some(Instant::now());
+        Ok(())
     }
 
     fn forget_bucket(&self, bucket: &str) {

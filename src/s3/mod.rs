@@ -223,9 +223,11 @@ async fn handle(
     {
         // A browser form carries its signature in the form itself.
         op = Operation::PostObject;
+        refresh_access(&s3, bucket.as_deref()).await;
         let b = bucket.clone().unwrap_or_default();
         post::post_object(&s3, b, headers, body, id.clone(), &mut access_key).await
     } else {
+        refresh_access(&s3, bucket.as_deref()).await;
         match authenticate(&s3, &method, &raw_path, &raw_query, &headers) {
             Err(e) => {
                 op = Operation::Unauthenticated;
@@ -287,6 +289,20 @@ async fn handle(
         "request"
     );
     resp
+}
+
+/// Brings cached users and the bucket's policy up to date when a re-check is due, on the
+/// blocking pool: the checks after it then decide from memory.
+async fn refresh_access(s3: &Arc<S3>, bucket: Option<&str>) {
+    if s3.access.is_due(bucket) {
+        let access = s3.access.clone();
+        let bucket = bucket.map(str::to_string);
+        let _ = blocking(move || {
+            access.refresh(bucket.as_deref());
+            Ok(())
+        })
+        .await;
+    }
 }
 
 /// Who signed the request and what the signature covers; an unsigned request is the
