@@ -192,6 +192,97 @@ async fn readonly_user_lists_and_gets_but_cannot_write_or_delete() {
     .expect("bounded");
 }
 
+/// A browser-form POST of `body` to `bucket/key`, signed by `access`/`secret`.
+fn post_form(
+    address: &str,
+    bucket: &str,
+    key: &str,
+    access: &str,
+    secret: &str,
+) -> common::RawResponse {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let now = std::time::SystemTime::now();
+    let iso = nasgate::time::iso8601(now);
+    let amz_date = format!("{}Z", &iso.replace(['-', ':'], "")[..15]);
+    let day = &amz_date[..8];
+    let credential = format!("{access}/{day}/us-east-1/s3/aws4_request");
+    let expiration = nasgate::time::iso8601(now + Duration::from_secs(600));
+    let policy = format!(
+        r#"{{"expiration":"{expiration}","conditions":[{{"bucket":"{bucket}"}},["starts-with","$key",""],{{"x-amz-algorithm":"AWS4-HMAC-SHA256"}},{{"x-amz-credential":"{credential}"}},{{"x-amz-date":"{amz_date}"}}]}}"#
+    );
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy);
+    let signing = nasgate::s3::sigv4::signing_key(secret, day, "us-east-1", "s3");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&signing).unwrap();
+    mac.update(policy.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let boundary = "----accessboundary";
+    let mut body = String::new();
+    for (name, value) in [
+        ("key", key),
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+        ("x-amz-credential", &credential),
+        ("x-amz-date", &amz_date),
+        ("policy", &policy),
+        ("x-amz-signature", &signature),
+    ] {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.txt\"\r\nContent-Type: text/plain\r\n\r\nposted\r\n--{boundary}--\r\n"
+    ));
+    let headers = [
+        ("Host".to_string(), address.to_string()),
+        (
+            "Content-Type".to_string(),
+            format!("multipart/form-data; boundary={boundary}"),
+        ),
+    ];
+    http(
+        address,
+        "POST",
+        &format!("/{bucket}"),
+        &headers,
+        body.as_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn post_object_forms_act_as_their_signer() {
+    tokio::time::timeout(BOUND, async {
+        let share = tempfile::tempdir().unwrap();
+        let server = Server::start(share.path(), &[]);
+        let root = client(&server.endpoint());
+        root.create_bucket().bucket("forms").send().await.unwrap();
+        add_user(share.path(), "formuser", "formuser-secret", &["--policy", "readonly"]);
+        let ro = client_with(&server.endpoint(), "formuser", "formuser-secret");
+        within(PROPAGATION, "the new user", || async {
+            ro.list_objects_v2().bucket("forms").send().await.is_ok()
+        })
+        .await;
+        let r = post_form(&server.address, "forms", "by-root.txt", ACCESS_KEY, SECRET_KEY);
+        assert!(r.status < 300, "{} {}", r.status, r.text());
+        assert_eq!(body_of(&root, "forms", "by-root.txt").await, b"posted");
+        let r = post_form(&server.address, "forms", "by-reader.txt", "formuser", "formuser-secret");
+        assert_eq!((r.status, r.code().as_deref()), (403, Some("AccessDenied")), "{}", r.text());
+        assert!(!share.path().join("forms/by-reader.txt").exists());
+        root.put_bucket_policy()
+            .bucket("forms")
+            .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::000000000000:user/formuser"]},"Action":"s3:PutObject","Resource":"arn:aws:s3:::forms/inbox/*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        // A bucket policy naming the user grants what their own policy does not.
+        let r = post_form(&server.address, "forms", "inbox/by-reader.txt", "formuser", "formuser-secret");
+        assert!(r.status < 300, "{} {}", r.status, r.text());
+        assert_eq!(body_of(&root, "forms", "inbox/by-reader.txt").await, b"posted");
+    })
+    .await
+    .expect("bounded");
+}
+
 #[tokio::test]
 async fn a_user_limited_to_one_bucket_sees_only_that_bucket() {
     tokio::time::timeout(BOUND, async {
