@@ -547,6 +547,27 @@ async fn users_added_and_disabled_on_the_share_reach_another_instance_within_the
             read && write.is_err_and(|e| code(&e) == "AccessDenied")
         })
         .await;
+        // Bucket policies put through one instance reach the other the same way.
+        put(&root_a, "shared", "open/x", b"public").await;
+        let r = http(&b.address, "GET", "/shared/open/x", &[], b"");
+        assert_eq!(r.status, 403);
+        root_a
+            .put_bucket_policy()
+            .bucket("shared")
+            .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/open/*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let took = within(PROPAGATION, "the bucket policy on instance B", || async {
+            http(&b.address, "GET", "/shared/open/x", &[], b"").status == 200
+        })
+        .await;
+        println!("bucket policy reached the other instance after {took:?}");
+        root_a.delete_bucket_policy().bucket("shared").send().await.unwrap();
+        within(PROPAGATION, "the deleted bucket policy on instance B", || async {
+            http(&b.address, "GET", "/shared/open/x", &[], b"").status == 403
+        })
+        .await;
         let (rc, _, _) = user_cmd(&["remove", share.path().to_str().unwrap(), "mover"], None);
         assert_eq!(rc, 0);
         within(PROPAGATION, "the removed user on instance A", || async {
