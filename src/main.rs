@@ -566,6 +566,11 @@ fn user(command: UserCommand) -> Result<ExitCode> {
     // instances run with; a loopback-only development share uses the development pair.
     let loopback = config::listen_address("127.0.0.1:0")?;
     let creds = config::credentials(|k| std::env::var(k).ok(), &loopback)?;
+    if creds.development {
+        eprintln!(
+            "nasgate: no credentials set; sealing with the development pair (only instances using it will read these users)"
+        );
+    }
     let (root, lock_config) = open_share(&share, 30)?;
     let store = nasgate::store::Store::open(
         Arc::new(Locks::new(root, &lock_config)),

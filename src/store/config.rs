@@ -5,7 +5,7 @@
 //! The document is its own lock file, as fs.json is for an object. An empty file is how a
 //! lock file looks before its first document is renamed over it, so empty reads as absent.
 
-use std::io::{Read, Seek, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::lock::{Create, LockError};
@@ -49,6 +49,19 @@ fn is_absent(e: &std::io::Error) -> bool {
     )
 }
 
+/// The whole file by positional reads: a pooled read handle is shared by threads, so its
+/// file offset must not be moved.
+fn read_whole(file: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match platform::read_at(file, &mut chunk, buf.len() as u64)? {
+            0 => return Ok(buf),
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 impl Store {
     /// The current version of document `rel` (None: absent), by one stat.
     pub fn config_version(&self, rel: &Path) -> Result<Option<Version>> {
@@ -73,12 +86,8 @@ impl Store {
             Err(LockError::Io { source, .. }) if is_absent(&source) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let mut f = guard.file();
-        let st = platform::stat_file(f).map_err(StoreError::io("stat", rel))?;
-        let mut buf = Vec::new();
-        f.rewind()
-            .and_then(|_| f.read_to_end(&mut buf))
-            .map_err(StoreError::io("read", rel))?;
+        let st = platform::stat_file(guard.file()).map_err(StoreError::io("stat", rel))?;
+        let buf = read_whole(guard.file()).map_err(StoreError::io("read", rel))?;
         if buf.is_empty() {
             return Ok(None);
         }
@@ -102,13 +111,8 @@ impl Store {
             .locks
             .write(rel, Create::Yes)
             .map_err(|e| E::from(e.into()))?;
-        let mut current = Vec::new();
-        {
-            let mut f = guard.file();
-            f.rewind()
-                .and_then(|_| f.read_to_end(&mut current))
-                .map_err(|e| E::from(StoreError::io("read", rel)(e)))?;
-        }
+        let current =
+            read_whole(guard.file()).map_err(|e| E::from(StoreError::io("read", rel)(e)))?;
         let next = match change((!current.is_empty()).then_some(current.as_slice())) {
             Ok(n) => n,
             Err(e) => {
