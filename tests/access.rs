@@ -625,3 +625,37 @@ fn user_command_errors_are_one_line_and_change_nothing() {
     let after = std::fs::read(share.path().join(".minio.sys/config/nasgate/users.json")).unwrap();
     assert_eq!(before, after);
 }
+
+#[tokio::test]
+async fn a_policy_left_by_minio_fs_mode_is_honoured() {
+    tokio::time::timeout(BOUND, async {
+        let share = tempfile::tempdir().unwrap();
+        // A migrated share: MinIO kept the bucket's policy beside its metadata, as mc wrote it
+        // for `mc anonymous set download minio/site` (keys in mc's order).
+        std::fs::create_dir_all(share.path().join("site/docs")).unwrap();
+        std::fs::write(share.path().join("site/docs/index.html"), b"<h1>hi</h1>").unwrap();
+        let meta = share.path().join(".minio.sys/buckets/site");
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(
+            meta.join("policy.json"),
+            r#"{"Version":"2012-10-17","Statement":[{"Action":["s3:GetBucketLocation","s3:ListBucket"],"Effect":"Allow","Principal":{"AWS":["*"]},"Resource":["arn:aws:s3:::site"],"Sid":""},{"Action":["s3:GetObject"],"Effect":"Allow","Principal":{"AWS":["*"]},"Resource":["arn:aws:s3:::site/*"],"Sid":""}]}"#,
+        )
+        .unwrap();
+        let server = Server::start(share.path(), &[]);
+        let r = http(&server.address, "GET", "/site/docs/index.html", &[], b"");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"<h1>hi</h1>"[..]));
+        let r = http(&server.address, "GET", "/site?list-type=2", &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = http(&server.address, "PUT", "/site/docs/x", &[], b"no");
+        assert_eq!(r.status, 403);
+        let status = client(&server.endpoint())
+            .get_bucket_policy_status()
+            .bucket("site")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(status.policy_status().and_then(|s| s.is_public()), Some(true));
+    })
+    .await
+    .expect("bounded");
+}
