@@ -516,6 +516,7 @@ run_boto3() {
     step boto3 "copy (UploadPartCopy, CopyObject) and tagging" b3_copy
     step boto3 "browser-form POST (generate_presigned_post), refused forms" b3 post
     step boto3 "whitespace keys, multi-delete, non-ASCII metadata" b3 odd-keys
+    step boto3 "bucket policy (put/get/delete_bucket_policy), anonymous GET" b3 policy
     step boto3 "sync up (upload_file)" b3_sync_up
     step boto3 "sync down (download_file)" b3_sync_down
     step boto3 "delete objects (DeleteObject, DeleteObjects)" b3 delete

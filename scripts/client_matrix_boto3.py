@@ -360,6 +360,50 @@ def step_odd_keys(s3, a):
     s3.delete_object(Bucket=a.bucket, Key="odd/meta")
 
 
+def step_policy(s3, a):
+    """put/get/delete_bucket_policy, and what an anonymous-download policy opens."""
+    import json
+
+    try:
+        s3.get_bucket_policy(Bucket=a.bucket)
+        check(False, "GetBucketPolicy answered for a bucket without a policy")
+    except ClientError as e:
+        check(e.response["Error"]["Code"] == "NoSuchBucketPolicy", f"no policy: {e}")
+    s3.put_object(Bucket=a.bucket, Key="pub/open.txt", Body=b"open")
+    s3.put_object(Bucket=a.bucket, Key="shut.txt", Body=b"shut")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ["*"]},
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{a.bucket}/pub/*"],
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=a.bucket, Policy=json.dumps(policy))
+    got = json.loads(s3.get_bucket_policy(Bucket=a.bucket)["Policy"])
+    check(got == policy, f"GetBucketPolicy gave {got}")
+    http = urllib3.PoolManager()
+    r = http.request("GET", f"{a.endpoint}/{a.bucket}/pub/open.txt")
+    check(r.status == 200 and r.data == b"open", f"anonymous GET of pub/ answered {r.status}")
+    r = http.request("GET", f"{a.endpoint}/{a.bucket}/shut.txt")
+    check(r.status == 403, f"anonymous GET outside pub/ answered {r.status}")
+    try:
+        s3.put_bucket_policy(Bucket=a.bucket, Policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","NotResource":"x"}]}')
+        check(False, "a policy with NotResource was accepted")
+    except ClientError as e:
+        check(e.response["Error"]["Code"] == "MalformedPolicy", f"malformed: {e}")
+    s3.delete_bucket_policy(Bucket=a.bucket)
+    r = http.request("GET", f"{a.endpoint}/{a.bucket}/pub/open.txt")
+    check(r.status == 403, f"anonymous GET after DeleteBucketPolicy answered {r.status}")
+    s3.delete_objects(
+        Bucket=a.bucket,
+        Delete={"Objects": [{"Key": "pub/open.txt"}, {"Key": "shut.txt"}]},
+    )
+
+
 STEPS = {
     "mb": step_mb,
     "put-small": step_put_small,
@@ -373,6 +417,7 @@ STEPS = {
     "rb": step_rb,
     "post": step_post,
     "odd-keys": step_odd_keys,
+    "policy": step_policy,
 }
 
 

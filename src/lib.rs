@@ -2,6 +2,7 @@
 //! discipline. The map of the code is `docs/ARCHITECTURE.md`; building, testing and debugging
 //! are in `docs/DEVELOPMENT.md`.
 
+pub mod access;
 pub mod config;
 pub mod debug;
 pub mod lock;

@@ -50,6 +50,11 @@ enum Command {
         #[arg(long, env = "NASGATE_LOCK_TIMEOUT", default_value_t = 30)]
         lock_timeout: u64,
     },
+    /// Manage the users kept on a share (every instance on it picks changes up within 2 s).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Drive the store over stdin/stdout (tests and debugging).
     #[command(hide = true)]
     DebugStore {
@@ -77,6 +82,65 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         lease_ms: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user (the secret is read from NASGATE_USER_SECRET, or stdin when unset).
+    Add {
+        /// The share.
+        share: PathBuf,
+        /// The new user's access key.
+        access_key: String,
+        #[command(flatten)]
+        policy: PolicyArg,
+    },
+    /// List users, their status and policy.
+    List {
+        /// The share.
+        share: PathBuf,
+    },
+    /// Remove a user.
+    Remove {
+        /// The share.
+        share: PathBuf,
+        /// The user's access key.
+        access_key: String,
+    },
+    /// Let a disabled user sign requests again.
+    Enable {
+        /// The share.
+        share: PathBuf,
+        /// The user's access key.
+        access_key: String,
+    },
+    /// Refuse a user's requests (kept on the share; `enable` undoes it).
+    Disable {
+        /// The share.
+        share: PathBuf,
+        /// The user's access key.
+        access_key: String,
+    },
+    /// Give a user another policy.
+    SetPolicy {
+        /// The share.
+        share: PathBuf,
+        /// The user's access key.
+        access_key: String,
+        #[command(flatten)]
+        policy: PolicyArg,
+    },
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct PolicyArg {
+    /// A built-in policy: readonly, readwrite, writeonly or consoleAdmin.
+    #[arg(long)]
+    policy: Option<String>,
+    /// A custom policy document (AWS policy JSON).
+    #[arg(long, value_name = "FILE")]
+    policy_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -196,6 +260,7 @@ fn main() -> ExitCode {
             upload_expiry,
             lock_timeout,
         } => fsck(&share, repair, json, upload_expiry, lock_timeout),
+        Command::User { command } => user(command),
         Command::DebugLocks {
             share,
             classic,
@@ -598,6 +663,89 @@ fn fsck(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn user(command: UserCommand) -> Result<ExitCode> {
+    use nasgate::access::{PolicyChoice, Status, UserAdmin};
+    let share = match &command {
+        UserCommand::Add { share, .. }
+        | UserCommand::List { share }
+        | UserCommand::Remove { share, .. }
+        | UserCommand::Enable { share, .. }
+        | UserCommand::Disable { share, .. }
+        | UserCommand::SetPolicy { share, .. } => config::existing_share(share)?,
+    };
+    // User secrets are sealed with the root secret, so this needs the root pair the
+    // instances run with; a loopback-only development share uses the development pair.
+    let loopback = config::listen_address("127.0.0.1:0")?;
+    let creds = config::credentials(|k| std::env::var(k).ok(), &loopback)?;
+    if creds.development {
+        eprintln!(
+            "nasgate: no credentials set; sealing with the development pair (only instances using it will read these users)"
+        );
+    }
+    let (root, lock_config) = open_share(&share, 30)?;
+    let store = nasgate::store::Store::open(
+        Arc::new(Locks::new(root, &lock_config)),
+        nasgate::store::StoreConfig::default(),
+    )?;
+    let admin = UserAdmin::new(&store, &creds);
+    let choice = |p: PolicyArg| -> Result<PolicyChoice> {
+        Ok(match (p.policy, p.policy_file) {
+            (Some(name), _) => PolicyChoice::Builtin(name),
+            (None, Some(file)) => PolicyChoice::Custom(
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("policy file {}", file.display()))?,
+            ),
+            (None, None) => anyhow::bail!("give --policy NAME or --policy-file FILE"),
+        })
+    };
+    match command {
+        UserCommand::Add {
+            access_key, policy, ..
+        } => {
+            let secret = match std::env::var("NASGATE_USER_SECRET") {
+                Ok(s) => s,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the secret from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            admin.add(&access_key, &secret, &choice(policy)?)?;
+            println!("added {access_key}");
+        }
+        UserCommand::List { .. } => {
+            for u in admin.list()? {
+                let status = match u.status {
+                    Status::Enabled => "enabled",
+                    Status::Disabled => "disabled",
+                };
+                println!("{}\t{status}\t{}", u.access_key, u.policy);
+            }
+        }
+        UserCommand::Remove { access_key, .. } => {
+            admin.remove(&access_key)?;
+            println!("removed {access_key}");
+        }
+        UserCommand::Enable { access_key, .. } => {
+            admin.set_status(&access_key, Status::Enabled)?;
+            println!("enabled {access_key}");
+        }
+        UserCommand::Disable { access_key, .. } => {
+            admin.set_status(&access_key, Status::Disabled)?;
+            println!("disabled {access_key}");
+        }
+        UserCommand::SetPolicy {
+            access_key, policy, ..
+        } => {
+            admin.set_policy(&access_key, &choice(policy)?)?;
+            println!("set the policy of {access_key}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn debug_locks(

@@ -36,6 +36,7 @@ pub struct Metrics {
     share_stalled: Gauge,
     share_ready: Gauge,
     share_ops_stuck: Gauge,
+    denials: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -57,6 +58,7 @@ impl Metrics {
             share_stalled: Gauge::default(),
             share_ready: Gauge::default(),
             share_ops_stuck: Gauge::default(),
+            denials: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -134,6 +136,11 @@ impl Metrics {
             "Share operations for clients in flight for longer than 10 s (lock waits included)",
             m.share_ops_stuck.clone(),
         );
+        registry.register(
+            "access_denials",
+            "S3 requests refused by access control, by reason",
+            m.denials.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -192,6 +199,14 @@ impl Metrics {
         self.fuse_seconds
             .get_or_create(&vec![("operation", op.to_string())])
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts a request refused by access control (`reason`: explicit_deny, not_allowed,
+    /// anonymous, unreadable_policy, disabled_user).
+    pub fn denied(&self, reason: &'static str) {
+        self.denials
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     /// Sets the lock-state gauges (read at scrape time).

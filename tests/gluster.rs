@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::contention::{client, read_all, torture};
 use common::{http, start_mounted, unmount_lazily, Server};
 use nasgate::ops::mounts::{parse_mountinfo, Mount};
-use nasgate::store::driver::body;
+use nasgate::debug::store::body;
 
 /// The Gluster client mount holding `dir`, from this process's mount table.
 fn gluster_mount(dir: &Path) -> Option<Mount> {

@@ -102,7 +102,7 @@ async fn buckets_are_created_listed_located_and_deleted_only_when_empty() {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(code(&put_policy), "NotImplemented");
+        assert_eq!(code(&put_policy), "MalformedPolicy");
     })
     .await
     .expect("test timed out");

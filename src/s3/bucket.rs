@@ -62,7 +62,14 @@ pub async fn list_buckets(s3: &Arc<S3>, req: Request) -> S3Result {
     };
     let prefix = req.param("prefix").map(str::to_string);
     let store = s3.store.clone();
-    let mut buckets = blocking(move || Ok(store.list_buckets()?)).await?;
+    let access = s3.access.clone();
+    let caller = req.caller.clone();
+    let mut buckets = blocking(move || {
+        let mut all = store.list_buckets()?;
+        all.retain(|b| access.shows_bucket(&caller, &b.name));
+        Ok(all)
+    })
+    .await?;
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
     buckets.retain(|b| {
         prefix.as_deref().is_none_or(|p| b.name.starts_with(p))
@@ -328,6 +335,8 @@ pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
         return Err(S3Error::malformed_xml());
     }
     let store = s3.store.clone();
+    let front = s3.clone();
+    let caller = req.caller.clone();
     let quiet = delete.quiet;
     let results = blocking(move || {
         store.head_bucket(&bucket)?;
@@ -341,7 +350,9 @@ pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
                         S3Code::NoSuchVersion,
                         "The specified version does not exist.",
                     )),
-                    _ => store.delete(&bucket, &o.key).map_err(S3Error::from),
+                    _ => super::may_delete(&front, &caller, &bucket, &o.key)
+                        .map_err(S3Error::from)
+                        .and_then(|()| store.delete(&bucket, &o.key).map_err(S3Error::from)),
                 };
                 (o.key, r)
             })

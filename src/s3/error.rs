@@ -90,6 +90,8 @@ codes! {
     NoSuchUpload,
     /// 404: the bucket has no policy.
     NoSuchBucketPolicy,
+    /// 400: the policy document is not valid or uses features nasgate does not support.
+    MalformedPolicy,
     /// 404: the bucket has no CORS configuration.
     NoSuchCORSConfiguration,
     /// 404: the bucket has no lifecycle configuration.
@@ -224,6 +226,26 @@ impl S3Error {
     /// 403 AccessDenied.
     pub fn access_denied(message: impl Into<String>) -> S3Error {
         S3Error::new(StatusCode::FORBIDDEN, S3Code::AccessDenied, message)
+    }
+}
+
+impl From<crate::access::AccessError> for S3Error {
+    fn from(e: crate::access::AccessError) -> S3Error {
+        use crate::access::AccessError as A;
+        match e {
+            A::Denied(_) => S3Error::access_denied("Access Denied."),
+            A::Malformed(why) => S3Error::bad(S3Code::MalformedPolicy, why.0),
+            A::NoPolicy => S3Error::new(
+                StatusCode::NOT_FOUND,
+                S3Code::NoSuchBucketPolicy,
+                "The bucket policy does not exist",
+            ),
+            A::Store(e) => e.into(),
+            A::User(e) => {
+                tracing::error!("users: {e}");
+                S3Error::internal()
+            }
+        }
     }
 }
 

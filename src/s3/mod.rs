@@ -6,6 +6,7 @@
 
 pub mod body;
 mod bucket;
+mod bucket_policy;
 pub mod chunked;
 pub mod error;
 mod multipart;
@@ -28,6 +29,7 @@ use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use warp::hyper::Body;
 use warp::Filter;
 
+use crate::access::{Access, AccessError, Caller, Target};
 use crate::config::Credentials;
 use crate::store::Store;
 
@@ -54,6 +56,7 @@ pub struct S3Config {
 /// The S3 front's shared state.
 pub struct S3 {
     store: Arc<Store>,
+    access: Arc<Access>,
     config: S3Config,
     next_id: AtomicU64,
     id_prefix: String,
@@ -75,6 +78,8 @@ pub struct Request {
     pub body: BodyStream,
     /// What authentication established about the body.
     pub auth: sigv4::Verified,
+    /// Who signed it (root, a user, or nobody).
+    pub caller: Caller,
     /// Request id for responses and logs.
     pub id: String,
 }
@@ -115,8 +120,10 @@ impl S3 {
     /// The S3 front over `store`.
     pub fn new(store: Arc<Store>, config: S3Config) -> Arc<S3> {
         let id_prefix = format!("{:08X}", rand_u32());
+        let access = Arc::new(Access::new(store.clone(), config.credentials.clone()));
         Arc::new(S3 {
             store,
+            access,
             config,
             next_id: AtomicU64::new(1),
             id_prefix,
@@ -134,6 +141,11 @@ impl S3 {
     /// The store behind this front.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Users and bucket policies.
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
     }
 }
 
@@ -205,20 +217,24 @@ async fn handle(
         .or_else(|| length(&headers, "content-length"))
         .unwrap_or(0);
     let op;
+    let mut access_key = String::new();
     let result = if post::is_post_object(&method, key.as_deref(), &raw_query, &headers)
         && bucket.is_some()
     {
         // A browser form carries its signature in the form itself.
         op = Operation::PostObject;
+        refresh_access(&s3, bucket.as_deref()).await;
         let b = bucket.clone().unwrap_or_default();
-        post::post_object(&s3, b, headers, body, id.clone()).await
+        post::post_object(&s3, b, headers, body, id.clone(), &mut access_key).await
     } else {
+        refresh_access(&s3, bucket.as_deref()).await;
         match authenticate(&s3, &method, &raw_path, &raw_query, &headers) {
             Err(e) => {
                 op = Operation::Unauthenticated;
                 Err(e)
             }
-            Ok(auth) => {
+            Ok((auth, caller)) => {
+                access_key = caller.access_key(s3.access.root_key()).to_string();
                 let req = Request {
                     method,
                     bucket: bucket.clone(),
@@ -227,10 +243,14 @@ async fn handle(
                     headers,
                     body,
                     auth,
+                    caller,
                     id: id.clone(),
                 };
                 op = operation(&req);
-                dispatch(&s3, req, op).await
+                match authorize(&s3, &req, op) {
+                    Ok(()) => dispatch(&s3, req, op).await,
+                    Err(e) => Err(e),
+                }
             }
         }
     };
@@ -259,6 +279,7 @@ async fn handle(
     tracing::info!(
         request_id = %id,
         op = op.name(),
+        access_key = access_key.as_str(),
         bucket = bucket.as_deref().unwrap_or(""),
         key = key.as_deref().unwrap_or(""),
         status,
@@ -270,13 +291,29 @@ async fn handle(
     resp
 }
 
+/// Brings cached users and the bucket's policy up to date when a re-check is due, on the
+/// blocking pool: the checks after it then decide from memory.
+async fn refresh_access(s3: &Arc<S3>, bucket: Option<&str>) {
+    if s3.access.is_due(bucket) {
+        let access = s3.access.clone();
+        let bucket = bucket.map(str::to_string);
+        let _ = blocking(move || {
+            access.refresh(bucket.as_deref());
+            Ok(())
+        })
+        .await;
+    }
+}
+
+/// Who signed the request and what the signature covers; an unsigned request is the
+/// anonymous caller, whom only bucket policies can allow anything.
 fn authenticate(
     s3: &S3,
     method: &Method,
     raw_path: &str,
     raw_query: &str,
     headers: &HeaderMap,
-) -> Result<sigv4::Verified, S3Error> {
+) -> Result<(sigv4::Verified, Caller), S3Error> {
     let pairs: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.as_str().to_ascii_lowercase(), header_text(v).into_owned()))
@@ -287,11 +324,29 @@ fn authenticate(
         query: raw_query,
         headers: &pairs,
     };
-    let creds = &s3.config.credentials;
-    sigv4::verify(&parts, SystemTime::now(), |access| {
-        (access == creds.access_key).then(|| creds.secret_key.clone())
-    })
-    .map_err(|e| {
+    let mut caller = Caller::Anonymous;
+    let verified = sigv4::verify(&parts, SystemTime::now(), |access| {
+        let (who, secret) = s3.access.secret_for(access)?;
+        caller = who;
+        Some(secret)
+    });
+    match verified {
+        Ok(v) => return Ok((v, caller)),
+        Err(sigv4::AuthError::Missing) => {
+            return Ok((
+                sigv4::Verified {
+                    access_key: String::new(),
+                    payload: sigv4::Payload::Unsigned,
+                    signing: None,
+                    signed_headers: Vec::new(),
+                    presigned: false,
+                },
+                Caller::Anonymous,
+            ))
+        }
+        Err(_) => {}
+    }
+    verified.map(|v| (v, caller)).map_err(|e| {
         S3Error::new(
             StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN),
             e.s3_code(),
@@ -382,6 +437,10 @@ fn operation(req: &Request) -> Operation {
                 "policyStatus",
             ];
             match *m {
+                Method::GET if req.has("policyStatus") => return Operation::GetBucketPolicyStatus,
+                Method::GET if req.has("policy") => return Operation::GetBucketPolicy,
+                Method::PUT if req.has("policy") => return Operation::PutBucketPolicy,
+                Method::DELETE if req.has("policy") => return Operation::DeleteBucketPolicy,
                 Method::GET if req.has("acl") => return Operation::GetBucketAcl,
                 Method::PUT if req.has("acl") => return Operation::PutBucketAcl,
                 Method::GET if bucket::CONFIGS.iter().any(|c| req.has(c.0)) => {
@@ -450,6 +509,76 @@ fn operation(req: &Request) -> Operation {
     }
 }
 
+/// Asks access control whether the request's caller may do `op` (DeleteObjects is checked
+/// key by key in its handler, ListBuckets filtered bucket by bucket).
+fn authorize(s3: &S3, req: &Request, op: Operation) -> Result<(), S3Error> {
+    if req.caller == Caller::Root {
+        return Ok(());
+    }
+    let anonymous = req.caller == Caller::Anonymous;
+    let Some(action) = crate::access::action(op, |p| req.has(p)) else {
+        // Operations nasgate does not serve answer NotImplemented to those who sign.
+        return if anonymous {
+            crate::metrics::get().denied(crate::access::Denial::Anonymous.name());
+            Err(S3Error::access_denied("Access Denied."))
+        } else {
+            Ok(())
+        };
+    };
+    match op {
+        Operation::ListBuckets if !anonymous => return Ok(()),
+        Operation::DeleteObjects => return Ok(()),
+        _ => {}
+    }
+    let mut target = Target {
+        bucket: req.bucket.as_deref(),
+        key: req.key.as_deref(),
+        context: Default::default(),
+    };
+    if matches!(op, Operation::ListObjects | Operation::ListObjectsV2) {
+        target.context.insert(
+            "s3:prefix".into(),
+            req.param("prefix").unwrap_or("").to_string(),
+        );
+        if let Some(d) = req.param("delimiter") {
+            target.context.insert("s3:delimiter".into(), d.to_string());
+        }
+    }
+    let check = |action: &str, target: &Target| -> Result<(), S3Error> {
+        s3.access
+            .authorize(&req.caller, action, target)
+            .map_err(S3Error::from)
+    };
+    check(action, &target)?;
+    if matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+        // A malformed source is refused by the handler with its own error.
+        if let Ok((b, k)) = object::copy_source(req) {
+            let source = Target {
+                bucket: Some(&b),
+                key: Some(&k),
+                context: Default::default(),
+            };
+            check("s3:GetObject", &source)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `caller` may delete `bucket/key` (DeleteObjects asks key by key).
+pub(crate) fn may_delete(
+    s3: &S3,
+    caller: &Caller,
+    bucket: &str,
+    key: &str,
+) -> Result<(), AccessError> {
+    let target = Target {
+        bucket: Some(bucket),
+        key: Some(key),
+        context: Default::default(),
+    };
+    s3.access.authorize(caller, "s3:DeleteObject", &target)
+}
+
 async fn dispatch(s3: &Arc<S3>, req: Request, op: Operation) -> S3Result {
     match op {
         Operation::ListBuckets => bucket::list_buckets(s3, req).await,
@@ -479,6 +608,10 @@ async fn dispatch(s3: &Arc<S3>, req: Request, op: Operation) -> S3Result {
         Operation::CompleteMultipartUpload => multipart::complete(s3, req).await,
         Operation::AbortMultipartUpload => multipart::abort(s3, req).await,
         Operation::ListParts => multipart::list_parts(s3, req).await,
+        Operation::GetBucketPolicy => bucket_policy::get(s3, req).await,
+        Operation::PutBucketPolicy => bucket_policy::put(s3, req).await,
+        Operation::DeleteBucketPolicy => bucket_policy::delete(s3, req).await,
+        Operation::GetBucketPolicyStatus => bucket_policy::status(s3, req).await,
         Operation::Unsupported | Operation::Unauthenticated | Operation::PostObject => {
             Err(S3Error::not_implemented("This operation"))
         }

@@ -81,6 +81,14 @@ operations! {
     PostObject,
     /// GET ?uploadId on a key.
     ListParts,
+    /// GET ?policy on a bucket.
+    GetBucketPolicy,
+    /// PUT ?policy on a bucket.
+    PutBucketPolicy,
+    /// DELETE ?policy on a bucket.
+    DeleteBucketPolicy,
+    /// GET ?policyStatus on a bucket.
+    GetBucketPolicyStatus,
     /// Anything else: answered 501 NotImplemented.
     Unsupported,
     /// A request whose authentication failed (never routed).

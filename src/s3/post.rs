@@ -68,6 +68,7 @@ pub async fn post_object(
     headers: HeaderMap,
     body: BodyStream,
     id: String,
+    signer: &mut String,
 ) -> S3Result {
     let boundary = headers
         .get("content-type")
@@ -121,10 +122,13 @@ pub async fn post_object(
         }
     };
 
-    let creds = &s3.config.credentials;
+    let mut caller = crate::access::Caller::Anonymous;
     let access_key = authenticate(&fields, |access| {
-        (access == creds.access_key).then(|| creds.secret_key.clone())
+        let (who, secret) = s3.access.secret_for(access)?;
+        caller = who;
+        Some(secret)
     })?;
+    signer.clone_from(&access_key);
     let filename = file.file_name().unwrap_or_default().to_string();
     let key = fields
         .get("key")
@@ -141,6 +145,13 @@ pub async fn post_object(
             "User key must have a length greater than 0.",
         ));
     }
+    // The form's signer must be allowed the upload, as a PUT by them would be.
+    let target = crate::access::Target {
+        bucket: Some(&bucket),
+        key: Some(&key),
+        context: Default::default(),
+    };
+    s3.access.authorize(&caller, "s3:PutObject", &target)?;
     let policy = Policy::decode(&fields["policy"])?;
     policy.check_time(SystemTime::now())?;
     let length_range = policy.check_fields(&bucket, &key, &fields)?;
@@ -187,6 +198,7 @@ pub async fn post_object(
             signed_headers: Vec::new(),
             presigned: false,
         },
+        caller,
         id,
     };
     let sums = body::checksums(&form_req)?;

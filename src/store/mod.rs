@@ -4,6 +4,7 @@
 //! `crate::platform::Root`. All calls block: async callers run them on the blocking pool.
 
 pub mod checksum;
+pub mod config;
 pub mod fsck;
 pub mod io;
 pub mod layout;

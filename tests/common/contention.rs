@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use nasgate::store::driver::{body, is_whole, Rng};
+use nasgate::debug::store::{body, is_whole, Rng};
 
 use super::{Server, ACCESS_KEY, SECRET_KEY};
 
