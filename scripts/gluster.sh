@@ -123,6 +123,8 @@ up() {
     [ "$n" -ge 1 ] 2>/dev/null || die "up: N must be a positive number"
     [ "$(id -u)" -eq 0 ] || die "needs root (glusterd and mount)"
     command -v gluster >/dev/null || die "gluster missing: apt-get install glusterfs-server glusterfs-client"
+    getent hosts "$HOST" >/dev/null ||
+        die "the hostname $HOST does not resolve; glusterd needs it (Debian: '127.0.1.1 $HOST' in /etc/hosts)"
     mkdir -p "$ROOT"
     start_glusterd
     ensure_volume "$TUNED" "${TUNED_VOLUME_OPTS[@]}"

@@ -97,8 +97,19 @@ fn ready_status(s: &Server) -> u16 {
     http(&s.address, "GET", "/health/ready", &[], b"").status
 }
 
-/// Cross-host read-after-write on one volume: (errors, stale reads, deletes still visible,
-/// new keys missed after a miss). PUT through one client mount, GET through another.
+/// Whether a listing of bucket `raw` names `key` (None: the listing failed).
+async fn listed(c: &aws_sdk_s3::Client, key: &str) -> Option<bool> {
+    match c.list_objects_v2().bucket("raw").prefix(key).send().await {
+        Ok(r) => Some(r.contents().iter().any(|o| o.key() == Some(key))),
+        Err(e) => {
+            eprintln!("LIST {key}: {e:?}");
+            None
+        }
+    }
+}
+
+/// Cross-host read-after-write on one volume: (errors, stale reads, deletes still visible in
+/// a GET or a listing, new keys missed in a GET after a miss or in a listing). PUT through one client mount, GET through another.
 async fn read_after_write(views: &[PathBuf]) -> [u64; 4] {
     let a = Server::start(&views[0], &[]);
     let b = Server::start(&views[1], &[]);
@@ -158,10 +169,20 @@ async fn read_after_write(views: &[PathBuf]) -> [u64; 4] {
                 errors += 1;
             }
         }
+        match listed(&cb, &key).await {
+            Some(true) => {}
+            Some(false) => missed += 1,
+            None => errors += 1,
+        }
         if let Err(e) = ca.delete_object().bucket("raw").key(&key).send().await {
             eprintln!("DELETE {key}: {e:?}");
             errors += 1;
             continue;
+        }
+        match listed(&cb, &key).await {
+            Some(true) => deleted_seen += 1,
+            Some(false) => {}
+            None => errors += 1,
         }
         match read_all(&cb, "raw", &key).await {
             Err(e) if e.contains("NoSuchKey") => {}
@@ -183,7 +204,7 @@ async fn read_after_write_on(var: &str, exact: bool) {
     let started = Instant::now();
     let [errors, stale, deleted_seen, missed] = read_after_write(&dir.views).await;
     eprintln!(
-        "{var}: 200 cross-host PUT-then-GET + 50 create/delete: errors {errors}, stale reads \
+        "{var}: 200 cross-host PUT-then-GET + 50 create/list/delete/list: errors {errors}, stale reads \
          {stale}, deleted still served {deleted_seen}, new keys missed {missed} ({:?})",
         started.elapsed()
     );
@@ -401,9 +422,7 @@ impl PrivateMount {
                 .split(|b| *b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            if args.first().is_some_and(|a| a.ends_with("glusterfs"))
-                && args.contains(&want)
-            {
+            if args.first().is_some_and(|a| a.ends_with("glusterfs")) && args.contains(&want) {
                 return pid;
             }
         }

@@ -252,7 +252,7 @@ impl From<crate::access::AccessError> for S3Error {
 impl From<StoreError> for S3Error {
     fn from(e: StoreError) -> S3Error {
         use StatusCode as S;
-        let e = e.busy_if_stale();
+        let e = e.busy_if_unavailable();
         let msg = e.to_string();
         match e {
             StoreError::NoSuchBucket(_) => S3Error::new(

@@ -173,7 +173,7 @@ impl StoreError {
 
     /// The same error, as `Busy` when it is a stale handle that outlived its retries or a
     /// share whose client connection is gone: "unavailable, try again", not a server fault.
-    pub fn busy_if_stale(self) -> StoreError {
+    pub fn busy_if_unavailable(self) -> StoreError {
         match self {
             StoreError::Io { path, source, .. }
                 if crate::platform::is_stale(&source)

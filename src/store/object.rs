@@ -1235,6 +1235,16 @@ impl Store {
         let st = match self.stat_listed(&data_rel, dir) {
             Ok(st) => st,
             Err(e) if is_not_found(&e) => return Ok(None),
+            // The directory handle or the entry was removed by another host after this
+            // client resolved it: look again by path; still stale means it is gone.
+            Err(e) if platform::is_stale(&e) => {
+                *dir = None;
+                match self.root.stat(&data_rel) {
+                    Ok(st) => st,
+                    Err(e) if is_not_found(&e) || platform::is_stale(&e) => return Ok(None),
+                    Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
+                }
+            }
             Err(e) => return Err(StoreError::io("stat", &data_rel)(e)),
         };
         if layout::is_dir_key(key) {
@@ -1329,9 +1339,15 @@ impl Tree for BucketTree<'_> {
             Path::new(self.bucket).join(dir)
         };
         let mut out = Vec::new();
-        let entries = self.store.root.read_dir(&rel).map_err(|e| {
+        let entries = match self.store.root.read_dir(&rel) {
+            // Removed (pruned) by another host after this client resolved the name: look
+            // again by path once; still stale means the directory is gone.
+            Err(e) if platform::is_stale(&e) => self.store.root.read_dir(&rel),
+            r => r,
+        };
+        let entries = entries.map_err(|e| {
             // A prefix that runs through a file names no directory: nothing to list there.
-            if e.kind() == ErrorKind::NotADirectory {
+            if e.kind() == ErrorKind::NotADirectory || platform::is_stale(&e) {
                 std::io::Error::from(ErrorKind::NotFound)
             } else {
                 e
