@@ -359,6 +359,31 @@ fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
     assert_eq!(get(&server, "/bkt/obj").body, body);
     assert_eq!(ready(&server), 200);
 
+    // An upload under way when the share stops: half its body now, the rest during the
+    // stall. It must end published once, whole, after the thaw (no 503 for a write that
+    // might still be published).
+    let upload: Vec<u8> = (0..400_000u32).map(|i| (i % 239) as u8).collect();
+    let headers = signed_headers(
+        &server.address,
+        "PUT",
+        "/bkt/inflight",
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    let mut uploading = TcpStream::connect(&server.address).unwrap();
+    let mut head = String::from("PUT /bkt/inflight HTTP/1.1\r\nConnection: close\r\n");
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", upload.len()));
+    uploading.write_all(head.as_bytes()).unwrap();
+    uploading.write_all(&upload[..200_000]).unwrap();
+    within("the upload to be staged", ANSWER_BOUND, || {
+        !staged_files(&mnt).is_empty()
+    });
+
     share.signal("-STOP");
     let frozen = Instant::now();
     // A read already on its way when the share stops answering.
@@ -423,13 +448,24 @@ fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
         early.status
     );
 
+    let rest = upload[200_000..].to_vec();
+    let upload_done = std::thread::spawn(move || {
+        uploading.write_all(&rest).unwrap();
+        let (raw, _) = read_until_closed(&mut uploading, Duration::from_secs(60));
+        common::parse_response(&raw, false)
+    });
+
     share.signal("-CONT");
     let thawed = Instant::now();
+
     let recovered = within(
         "readiness 200 after the thaw",
         Duration::from_secs(10),
         || ready(&server) == 200,
     );
+    let r = upload_done.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&server, "/bkt/inflight").body, upload);
     let r = get(&server, "/bkt/obj");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, body);
