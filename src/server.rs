@@ -245,9 +245,8 @@ pub async fn run(
             Some(connections::tls_acceptor(cert, key)?)
         }
     };
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| ServerError::Bind { address, source })?;
+    let listener =
+        connections::listen(address).map_err(|source| ServerError::Bind { address, source })?;
     let bound = connections::local_address(&listener, address);
     let server = connections::serve(
         listener,

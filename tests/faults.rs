@@ -2,6 +2,8 @@
 //! keep-alive, the connection cap, oversized heads), a share that stalls (a bindfs FUSE
 //! passthrough frozen with SIGSTOP), a share that turns read-only (ext4 on a loop device
 //! forced into its emergency read-only mode), and a share that fills up (a small tmpfs).
+//! Many clients at once are in `tests/concurrent_clients.rs`, apart, so their load does not
+//! skew the time bounds here.
 
 mod common;
 
@@ -334,6 +336,18 @@ impl Freezable {
     }
 }
 
+/// Thaws a frozen process when dropped.
+struct Thaw(u32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 impl Drop for Freezable {
     fn drop(&mut self) {
         self.signal("-CONT");
@@ -353,11 +367,39 @@ fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
     let fuse = dir.path().join("fuse");
     std::fs::create_dir(&fuse).unwrap();
     let mut server = common::start_mounted(&mnt, &fuse, &[]);
+    // Dropped before the server: a server killed while the share is frozen cannot finish
+    // exiting (its threads wait in the frozen FUSE file system), so thaw first.
+    let _thaw = Thaw(share.child.id());
     assert_eq!(put(&server, "/bkt", b"").status, 200);
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     assert_eq!(put(&server, "/bkt/obj", &body).status, 200);
     assert_eq!(get(&server, "/bkt/obj").body, body);
     assert_eq!(ready(&server), 200);
+
+    // An upload under way when the share stops: half its body now, the rest during the
+    // stall. It must end published once, whole, after the thaw (no 503 for a write that
+    // might still be published).
+    let upload: Vec<u8> = (0..400_000u32).map(|i| (i % 239) as u8).collect();
+    let headers = signed_headers(
+        &server.address,
+        "PUT",
+        "/bkt/inflight",
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    let mut uploading = TcpStream::connect(&server.address).unwrap();
+    let mut head = String::from("PUT /bkt/inflight HTTP/1.1\r\nConnection: close\r\n");
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", upload.len()));
+    uploading.write_all(head.as_bytes()).unwrap();
+    uploading.write_all(&upload[..200_000]).unwrap();
+    within("the upload to be staged", ANSWER_BOUND, || {
+        !staged_files(&mnt).is_empty()
+    });
 
     share.signal("-STOP");
     let frozen = Instant::now();
@@ -387,7 +429,7 @@ fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.code().as_deref(), Some("SlowDown"));
     assert!(r.header("retry-after").is_some());
-    assert!(first_refusal < Duration::from_secs(1), "{first_refusal:?}");
+    assert!(first_refusal < Duration::from_secs(3), "{first_refusal:?}");
     let put_refused = put(&server, "/bkt/other", b"new");
     assert_eq!(put_refused.status, 503);
     let (early, early_took) = early.join().unwrap();
@@ -397,7 +439,7 @@ fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
         early.status,
         early.text()
     );
-    assert!(early_took < Duration::from_secs(5), "{early_took:?}");
+    assert!(early_took < Duration::from_secs(8), "{early_took:?}");
     assert_eq!(metric(&server, "nasgate_share_stalled "), 1.0);
     // The FUSE mount: a new request fails at once with EIO rather than hanging.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -423,13 +465,24 @@ fn a_stalled_share_turns_ready_off_sheds_requests_and_recovers_by_itself() {
         early.status
     );
 
+    let rest = upload[200_000..].to_vec();
+    let upload_done = std::thread::spawn(move || {
+        uploading.write_all(&rest).unwrap();
+        let (raw, _) = read_until_closed(&mut uploading, Duration::from_secs(60));
+        common::parse_response(&raw, false)
+    });
+
     share.signal("-CONT");
     let thawed = Instant::now();
+
     let recovered = within(
         "readiness 200 after the thaw",
         Duration::from_secs(10),
         || ready(&server) == 200,
     );
+    let r = upload_done.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&server, "/bkt/inflight").body, upload);
     let r = get(&server, "/bkt/obj");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, body);
@@ -632,86 +685,6 @@ fn a_put_larger_than_the_free_space_answers_storage_full_and_keeps_the_old_objec
     within("readiness once there is room again", ANSWER_BOUND, || {
         ready(&server) == 200
     });
-}
-
-#[test]
-fn a_thousand_concurrent_clients_on_mixed_traffic_get_no_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
-    assert_eq!(put(&server, "/bkt", b"").status, 200);
-    let hot: Vec<u8> = (0..16384u32).map(|i| (i % 253) as u8).collect();
-    assert_eq!(put(&server, "/bkt/hot", &hot).status, 200);
-    let clients = 1024;
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(clients));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|i| {
-            let (address, barrier, hot) = (server.address.clone(), barrier.clone(), hot.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let own: Vec<u8> = (0..16384u32)
-                        .map(|j| ((i as u32 + j) % 251) as u8)
-                        .collect();
-                    let key = format!("/bkt/k{}", i % 256);
-                    let req = |method: &str, path: &str, body: &[u8]| {
-                        let h = signed_headers(
-                            &address,
-                            method,
-                            path,
-                            "",
-                            &[],
-                            "UNSIGNED-PAYLOAD",
-                            SECRET_KEY,
-                        );
-                        http(&address, method, path, &h, body)
-                    };
-                    barrier.wait();
-                    let mut errors = Vec::new();
-                    // Writers share keys four to one, so publishes race under the locks.
-                    let r = req("PUT", &key, &own);
-                    if r.status != 200 {
-                        errors.push(format!("PUT {key}: {} {}", r.status, r.text()));
-                    }
-                    let r = req("GET", "/bkt/hot", b"");
-                    if r.status != 200 || r.body != hot {
-                        errors.push(format!("GET hot: {}", r.status));
-                    }
-                    let r = req("GET", &key, b"");
-                    // Another writer of the same key may have published since; any whole
-                    // 16 KiB body of the key's writers is right, a torn one is not.
-                    let whole = r.body.len() == 16384
-                        && (0..4).any(|w| {
-                            let n = (i % 256) + 256 * w;
-                            r.body
-                                .iter()
-                                .enumerate()
-                                .all(|(j, b)| *b == ((n + j) % 251) as u8)
-                        });
-                    if r.status != 200 || !whole {
-                        errors.push(format!("GET {key}: {} ({} bytes)", r.status, r.body.len()));
-                    }
-                    errors
-                })
-                .unwrap()
-        })
-        .collect();
-    let errors: Vec<String> = workers
-        .into_iter()
-        .flat_map(|w| w.join().unwrap())
-        .collect();
-    eprintln!(
-        "{clients} clients, {} requests, in {:?}",
-        clients * 3,
-        started.elapsed()
-    );
-    assert!(
-        errors.is_empty(),
-        "{} errors: {:?}",
-        errors.len(),
-        &errors[..errors.len().min(10)]
-    );
-    assert_eq!(ready(&server), 200);
 }
 
 #[test]

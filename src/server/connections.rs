@@ -363,6 +363,22 @@ where
     }
 }
 
+/// Connections the kernel may hold waiting for accept: a burst of clients, or newcomers
+/// while accepting is paused at the cap, wait there instead of being refused.
+const BACKLOG: u32 = 4096;
+
+/// Binds a listener on `address` with a deep accept backlog.
+pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
+}
+
 /// The local address a listener is bound to, or the requested one if the system will not say.
 pub fn local_address(listener: &TcpListener, requested: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(requested)
