@@ -13,8 +13,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::contention::{client, read_all, torture};
 use common::{http, start_mounted, unmount_lazily, Server};
-use nasgate::ops::mounts::{parse_mountinfo, Mount};
 use nasgate::debug::store::body;
+use nasgate::ops::mounts::{parse_mountinfo, Mount};
 
 /// The Gluster client mount holding `dir`, from this process's mount table.
 fn gluster_mount(dir: &Path) -> Option<Mount> {
