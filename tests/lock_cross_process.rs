@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use common::{outcome, LockDriver, ANSWER_BOUND};
@@ -93,7 +92,9 @@ fn waiter_ends_up_locking_the_file_now_at_the_path_after_delete_and_recreate() {
             // Another party deletes the object and a third recreates it while B waits.
             std::fs::remove_file(&path).expect("delete");
             std::fs::write(&path, b"{\"new\":1}").expect("recreate");
-            let new_ino = std::fs::metadata(&path).expect("stat").ino();
+            let new_ino = nasgate::platform::identity(&std::fs::File::open(&path).expect("open"))
+                .expect("identity")
+                .ino;
             assert_eq!(a.ask(&format!("release {held}")), "ok");
             let answer = b.answer_within(ANSWER_BOUND);
             assert!(outcome(&answer).0, "{answer}");
@@ -228,6 +229,7 @@ fn whole_file_locks_of_an_old_minio_exclude_ours_both_ways() {
 }
 
 #[test]
+#[cfg(unix)]
 fn lock_files_outside_the_share_cannot_be_reached() {
     let outside = share_with("secret");
     let share = share_with("f");

@@ -154,6 +154,7 @@ impl From<StoreError> for S3Error {
             ),
             StoreError::InvalidRequest(m) => S3Error::bad("InvalidRequest", m),
             // Only the FUSE front asks for what the POSIX view refuses.
+            #[cfg(unix)]
             StoreError::Refused { why, .. } => S3Error::bad("InvalidRequest", why),
             StoreError::Busy(_) => {
                 tracing::warn!(error = %msg, "lock wait timed out");
