@@ -13,6 +13,9 @@ use nasgate::lock::{LockConfig, Locks};
 use nasgate::ops::check;
 use nasgate::platform::{LockStyle, Root};
 
+#[cfg(windows)]
+mod service;
+
 /// Serve a shared NAS directory as S3 (and, later, FUSE) from many hosts at once.
 #[derive(Parser)]
 #[command(name = "nasgate", version, about, long_about = None)]
@@ -50,6 +53,10 @@ enum Command {
         #[arg(long, env = "NASGATE_LOCK_TIMEOUT", default_value_t = 30)]
         lock_timeout: u64,
     },
+    /// Run as a Windows service: install (with serve flags), uninstall.
+    #[cfg(windows)]
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Drive the store over stdin/stdout (tests and debugging).
     #[command(hide = true)]
     DebugStore {
@@ -77,6 +84,36 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         lease_ms: u64,
     },
+}
+
+/// What `nasgate service` does.
+#[cfg(windows)]
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Register the service (automatic start) with these `serve` flags, e.g. `M:\export`.
+    Install {
+        /// Flags and SHARE as for `nasgate serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        serve_args: Vec<std::ffi::OsString>,
+    },
+    /// Stop the service (it drains like SIGTERM) and remove it.
+    Uninstall,
+    /// What the service control manager starts; not for use by hand.
+    #[command(hide = true)]
+    Run {
+        /// Flags and SHARE as for `nasgate serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        serve_args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// Parses `argv` (`nasgate serve ...`) into serve flags, environment variables included.
+#[cfg(windows)]
+fn parse_serve(argv: &[std::ffi::OsString]) -> Result<ServeArgs> {
+    match Cli::try_parse_from(argv)?.command {
+        Command::Serve(args) => Ok(args),
+        _ => anyhow::bail!("not a serve command line"),
+    }
 }
 
 #[derive(clap::Args)]
@@ -189,6 +226,12 @@ fn main() -> ExitCode {
             classic,
             timeout_ms,
         } => debug_store(&share, classic, timeout_ms),
+        #[cfg(windows)]
+        Command::Service(ServiceCommand::Install { serve_args }) => service::install(&serve_args),
+        #[cfg(windows)]
+        Command::Service(ServiceCommand::Uninstall) => service::uninstall(),
+        #[cfg(windows)]
+        Command::Service(ServiceCommand::Run { serve_args }) => service::run(serve_args),
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,7 @@ fn client(endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
+#[cfg(unix)]
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -42,12 +43,14 @@ fn free_port() -> u16 {
 
 /// nginx in front of the given instances, as an operator would put a load balancer: the
 /// shipped template `scripts/lb/nginx.conf` with its placeholders filled in.
+#[cfg(unix)]
 struct Nginx {
     child: std::process::Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
+#[cfg(unix)]
 impl Nginx {
     fn start(upstreams: &[&str]) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
@@ -105,6 +108,7 @@ impl Nginx {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -136,6 +140,8 @@ fn md5_hex(b: &[u8]) -> String {
     hex::encode(md5::Md5::digest(b))
 }
 
+// nginx is not part of the Windows test run (scripts/windows.sh).
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_behind_nginx_serve_as_one() {
     tokio::time::timeout(Duration::from_secs(180), async {
@@ -567,6 +573,7 @@ fn instances_starting_at_once_on_an_empty_share_agree_on_one_format() {
     drop(servers);
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_lets_an_in_flight_download_finish_and_removes_the_staging_dir() {
     let share = tempfile::tempdir().unwrap();
@@ -646,6 +653,7 @@ fn sigterm_lets_an_in_flight_download_finish_and_removes_the_staging_dir() {
     drop(server);
 }
 
+#[cfg(unix)]
 fn server_pid(s: &Server) -> u32 {
     s.pid()
 }
