@@ -79,6 +79,10 @@ fn killed_holder_lets_a_waiter_proceed_promptly() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "Windows without POSIX delete semantics (and Wine) keeps a deleted file's name until its last handle closes, so it cannot be recreated while the waiter holds it open"
+)]
 fn waiter_ends_up_locking_the_file_now_at_the_path_after_delete_and_recreate() {
     for style in STYLES {
         for kind in ["read", "write"] {

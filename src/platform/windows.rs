@@ -24,9 +24,10 @@ use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_LOCK_VIOLATION, ERROR_NOT_LOCKED, ERROR_SHARING_VIOLATION, HANDLE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    GetFileInformationByHandle, LockFileEx, UnlockFileEx, BY_HANDLE_FILE_INFORMATION,
-    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_BACKUP_SEMANTICS,
-    FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    FileStandardInfo, GetFileInformationByHandle, GetFileInformationByHandleEx, LockFileEx,
+    UnlockFileEx, BY_HANDLE_FILE_INFORMATION, FILE_ATTRIBUTE_DIRECTORY,
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_STANDARD_INFO,
     LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
@@ -359,12 +360,26 @@ fn check_component(name: &OsStr) -> io::Result<()> {
     }
 }
 
-/// Volume serial and file index of an open file.
+/// Volume serial, file index and link count of an open file; a file deleted while open
+/// (delete pending: its name lingers until the last handle closes) counts as unlinked.
 pub fn identity(file: &File) -> io::Result<FileId> {
-    info(file).map(|i| FileId {
+    let i = info(file)?;
+    // SAFETY: plain data filled by the call below.
+    let mut std_info: FILE_STANDARD_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: valid handle; the buffer is a FILE_STANDARD_INFO of the size passed.
+    let ok = unsafe {
+        GetFileInformationByHandleEx(
+            file.as_raw_handle() as HANDLE,
+            FileStandardInfo,
+            &mut std_info as *mut FILE_STANDARD_INFO as *mut std::ffi::c_void,
+            std::mem::size_of::<FILE_STANDARD_INFO>() as u32,
+        )
+    };
+    let pending = ok != 0 && std_info.DeletePending != 0;
+    Ok(FileId {
         dev: i.dwVolumeSerialNumber as u64,
         ino: ((i.nFileIndexHigh as u64) << 32) | i.nFileIndexLow as u64,
-        nlink: i.nNumberOfLinks as u64,
+        nlink: if pending { 0 } else { i.nNumberOfLinks as u64 },
     })
 }
 
