@@ -200,36 +200,44 @@ impl Root {
         std::fs::create_dir(self.beneath(rel)?)
     }
 
-    /// Renames `from` to `to`, atomically replacing a file at `to`.
+    /// Renames `from` to `to`, replacing a file at `to`.
     ///
     /// The standard library renames with POSIX semantics where the filesystem offers them
-    /// (`FileRenameInfoEx`, Windows 10 1809 and later) and with
-    /// `MoveFileExW(MOVEFILE_REPLACE_EXISTING)` elsewhere; handles opened by nasgate always
-    /// allow it. A program that holds the target open without FILE_SHARE_DELETE makes Windows
-    /// refuse: that is retried for a bounded time, then reported as `ResourceBusy`.
+    /// (`FileRenameInfoEx`, NTFS on Windows 10 1809 and later): atomic, and handles still open
+    /// on the old file stay valid. Elsewhere (older Windows, many SMB servers, Wine) a file
+    /// that is open anywhere cannot be replaced, and lock files always are (waiters hold them
+    /// open). There the content is copied over the target in place instead: the caller holds
+    /// the share lock of what it replaces exclusively and every reader reads under that lock,
+    /// so nobody sees the copy half done; unlike a rename it is not atomic against a crash of
+    /// this process mid-copy (fsck reports such a record). A target another program keeps open
+    /// without write sharing is retried for a bounded time, then reported as `ResourceBusy`.
     pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let (from, to) = (self.beneath(from)?, self.beneath(to)?);
         let deadline = Instant::now() + RENAME_WAIT;
         let mut pause = Duration::from_millis(2);
         loop {
-            match std::fs::rename(&from, &to) {
+            let e = match std::fs::rename(&from, &to) {
                 Ok(()) => return Ok(()),
-                Err(e) if sharing_conflict(&e) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(io::Error::new(
-                            io::ErrorKind::ResourceBusy,
-                            format!(
-                                "{} stayed open without delete sharing elsewhere: {e}",
-                                to.display()
-                            ),
-                        ));
-                    }
-                    std::thread::sleep(pause.min(deadline - now));
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
+                Err(e) if sharing_conflict(&e) => e,
                 Err(e) => return Err(e),
+            };
+            let target_is_file = std::fs::symlink_metadata(&to).is_ok_and(|m| m.is_file());
+            if target_is_file {
+                match replace_in_place(&from, &to) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if sharing_conflict(&e) => {}
+                    Err(e) => return Err(e),
+                }
             }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!("{} stays open elsewhere without sharing: {e}", to.display()),
+                ));
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
@@ -305,6 +313,29 @@ fn verbatim(path: &Path) -> io::Result<PathBuf> {
     };
     out.push(rest);
     Ok(out)
+}
+
+/// Copies `from` over the content of the existing file `to`, flushes it, and removes `from`.
+fn replace_in_place(from: &Path, to: &Path) -> io::Result<()> {
+    let share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+    let src = OpenOptions::new().read(true).share_mode(share).open(from)?;
+    let dst = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .share_mode(share)
+        .open(to)?;
+    let len = src.metadata()?.len();
+    dst.set_len(0)?;
+    let copied = copy_range(&src, 0, &dst, len)?;
+    if copied != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{} shrank while being copied", from.display()),
+        ));
+    }
+    dst.sync_all()?;
+    drop(src);
+    std::fs::remove_file(from)
 }
 
 fn is_reparse(m: &std::fs::Metadata) -> bool {

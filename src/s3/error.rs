@@ -172,6 +172,20 @@ impl From<StoreError> for S3Error {
                 "XMinioStorageFull",
                 "Storage backend has reached its minimum free drive threshold.",
             ),
+            // A file another program keeps open (Windows) cannot be replaced for now.
+            StoreError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::ResourceBusy =>
+            {
+                tracing::warn!(error = %msg, "share busy");
+                S3Error {
+                    retry_after: Some(1),
+                    ..S3Error::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "SlowDown",
+                        "Please reduce your request rate.",
+                    )
+                }
+            }
             StoreError::Corrupt { .. } | StoreError::Io { .. } => {
                 tracing::error!(error = %msg, "store failure");
                 S3Error::internal()
