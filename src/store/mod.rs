@@ -207,7 +207,8 @@ pub struct Store {
     /// reading every fs.json.
     listed:
         parking_lot::Mutex<std::collections::HashMap<String, (crate::platform::Stat, Box<str>)>>,
-    _owner: ShareLock,
+    /// The locked `owner` file of this instance's staging directory (taken only in drop).
+    owner: Option<ShareLock>,
 }
 
 /// Most entries the listing cache keeps before it starts over (about 20 MiB).
@@ -241,7 +242,7 @@ impl Store {
             instance,
             config,
             listed: parking_lot::Mutex::new(std::collections::HashMap::new()),
-            _owner: lock,
+            owner: Some(lock),
         })
     }
 
@@ -569,6 +570,9 @@ impl Drop for Store {
         // gone, since every staging file removes itself when dropped.
         let dir = layout::tmp(&self.instance);
         let _ = self.root.remove_file(&dir.join("owner"));
+        // Windows keeps a deleted file's name (and so the directory) until its last handle
+        // closes: let go of the owner file before removing the directory.
+        drop(self.owner.take());
         let _ = self.remove_tree(&dir);
     }
 }
