@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=x86_64-pc-windows-gnu
-TESTS=(s3_sdk s3_protocol shared_mode lock_cross_process)
+TESTS=(cli s3_sdk s3_protocol shared_mode lock_cross_process)
 
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
 
@@ -33,6 +33,8 @@ export WINEDLLOVERRIDES="mscoree,mshtml="
 unset DISPLAY
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
     echo "windows.sh: initialising $WINEPREFIX"
+    # A wineserver left from an earlier prefix at this path would answer for the new one.
+    wineserver -k 2>/dev/null || true
     wineboot -i >/dev/null 2>&1 || true
     wineserver -w
 fi
@@ -46,4 +48,4 @@ wineserver -p
 trap 'wineserver -k || true' EXIT
 # One test thread: Wine serialises much of its work in wineserver, and the timing bounds in the
 # lock tests assume the processes they start are not starved.
-cargo test --target "$TARGET" "${test_args[@]}" -- --test-threads="${WINE_TEST_THREADS:-1}"
+cargo test --no-fail-fast --target "$TARGET" "${test_args[@]}" -- --test-threads="${WINE_TEST_THREADS:-1}"
