@@ -48,10 +48,10 @@ const RENAME_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Root {
     /// The path as given (for messages).
-    given: PathBuf,
+    path: PathBuf,
     /// The path calls use: verbatim (`\\?\C:\...`, `\\?\UNC\server\share\...`) so that long
     /// paths and names Win32 would otherwise rewrite reach the filesystem unchanged.
-    path: PathBuf,
+    verbatim: PathBuf,
 }
 
 /// A directory beneath the root, for looking at many of its entries.
@@ -81,8 +81,8 @@ impl Root {
             ));
         }
         Ok(Root {
-            given: path.to_path_buf(),
-            path: verbatim(path)?,
+            path: path.to_path_buf(),
+            verbatim: verbatim(path)?,
         })
     }
 
@@ -94,7 +94,7 @@ impl Root {
 
     /// The path the root was opened at.
     pub fn path(&self) -> &Path {
-        &self.given
+        &self.path
     }
 
     /// Opens directory `rel` beneath the root.
@@ -140,7 +140,7 @@ impl Root {
     /// Size, times, identity and kind of the entry at `rel` ("" is the root).
     pub fn stat(&self, rel: &Path) -> io::Result<Stat> {
         if rel.as_os_str().is_empty() {
-            return stat_path(&self.path);
+            return stat_path(&self.verbatim);
         }
         stat_path(&self.beneath(rel)?)
     }
@@ -148,7 +148,7 @@ impl Root {
     /// The entries of directory `rel` ("" for the root), in no order.
     pub fn read_dir(&self, rel: &Path) -> io::Result<Vec<DirEntry>> {
         let full = if rel.as_os_str().is_empty() {
-            self.path.clone()
+            self.verbatim.clone()
         } else {
             self.beneath(rel)?
         };
@@ -261,7 +261,7 @@ impl Root {
     /// that is a reparse point (so no path leads outside the share or into another bucket).
     fn beneath(&self, rel: &Path) -> io::Result<PathBuf> {
         check_relative(rel)?;
-        let mut full = self.path.clone();
+        let mut full = self.verbatim.clone();
         let n = rel.components().count();
         for (i, c) in rel.components().enumerate() {
             let Component::Normal(part) = c else {
