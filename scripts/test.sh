@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every nasgate test: installs what the tests need (Debian packages, Python S3 clients),
 # checks formatting and lints, runs the whole workspace's tests, then the client matrix (real
-# S3 clients against a real nasgate). Safe to run again and again.
+# S3 clients against a real nasgate), then the Windows build and its tests under Wine
+# (scripts/windows.sh). Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,3 +48,5 @@ while read -r assignment; do export "${assignment?}"; done <<<"$gluster_env"
 cargo test --workspace
 # Real S3 clients (awscli, boto3, MinIO SDK, s3cmd, rclone, s3fs) against the binary cargo test just built.
 NASGATE_BIN=target/debug/nasgate scripts/client-matrix.sh
+# The Windows build, and its S3 and lock tests under Wine.
+scripts/windows.sh

@@ -13,6 +13,9 @@ use nasgate::lock::{LockConfig, Locks};
 use nasgate::ops::check;
 use nasgate::platform::{LockStyle, Root};
 
+#[cfg(windows)]
+mod service;
+
 /// Serve a shared NAS directory as S3 (and, later, FUSE) from many hosts at once.
 #[derive(Parser)]
 #[command(name = "nasgate", version, about, long_about = None)]
@@ -21,6 +24,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process; boxing the serve flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve SHARE over S3 (default share: ./nasgate-data, created if missing).
@@ -55,6 +60,10 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Run as a Windows service: install (with serve flags), uninstall.
+    #[cfg(windows)]
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Drive the store over stdin/stdout (tests and debugging).
     #[command(hide = true)]
     DebugStore {
@@ -141,6 +150,36 @@ struct PolicyArg {
     /// A custom policy document (AWS policy JSON).
     #[arg(long, value_name = "FILE")]
     policy_file: Option<PathBuf>,
+}
+
+/// What `nasgate service` does.
+#[cfg(windows)]
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Register the service (automatic start) with these `serve` flags, e.g. `M:\export`.
+    Install {
+        /// Flags and SHARE as for `nasgate serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        serve_args: Vec<std::ffi::OsString>,
+    },
+    /// Stop the service (it drains like SIGTERM) and remove it.
+    Uninstall,
+    /// What the service control manager starts; not for use by hand.
+    #[command(hide = true)]
+    Run {
+        /// Flags and SHARE as for `nasgate serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        serve_args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// Parses `argv` (`nasgate serve ...`) into serve flags, environment variables included.
+#[cfg(windows)]
+fn parse_serve(argv: &[std::ffi::OsString]) -> Result<ServeArgs> {
+    match Cli::try_parse_from(argv)?.command {
+        Command::Serve(args) => Ok(args),
+        _ => anyhow::bail!("not a serve command line"),
+    }
 }
 
 #[derive(clap::Args)]
@@ -272,6 +311,12 @@ fn main() -> ExitCode {
             classic,
             timeout_ms,
         } => debug_store(&share, classic, timeout_ms),
+        #[cfg(windows)]
+        Command::Service(ServiceCommand::Install { serve_args }) => service::install(&serve_args),
+        #[cfg(windows)]
+        Command::Service(ServiceCommand::Uninstall) => service::uninstall(),
+        #[cfg(windows)]
+        Command::Service(ServiceCommand::Run { serve_args }) => service::run(serve_args),
     };
     match result {
         Ok(code) => code,
@@ -322,6 +367,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     if let Some(dir) = &args.mount {
         check_mount_dir(dir, &share, args.mount_attr_ttl)?;
+    }
+    if cfg!(windows) && args.require_mount {
+        anyhow::bail!("--require-mount is not available on Windows (there is no mount table)");
     }
     if args.require_mount && !nasgate::ops::mounts::is_mount_point(&share).unwrap_or(false) {
         anyhow::bail!(
@@ -467,6 +515,7 @@ fn connection_cap(wanted: usize) -> usize {
     }
 }
 
+#[cfg(unix)]
 fn start_mount(
     store: &Arc<nasgate::store::Store>,
     dir: &std::path::Path,
@@ -487,7 +536,37 @@ fn start_mount(
     Ok(m)
 }
 
+/// Windows has no FUSE: `--mount` is refused before anything touches the share.
+#[cfg(windows)]
+fn check_mount_dir(_dir: &std::path::Path, _share: &std::path::Path, _ttl: f64) -> Result<()> {
+    anyhow::bail!("--mount is not available on Windows (no FUSE); serve S3 only")
+}
+
+/// What a FUSE mount is where there is none.
+#[cfg(windows)]
+enum NoMount {}
+
+#[cfg(windows)]
+impl NoMount {
+    fn path(&self) -> &std::path::Path {
+        match *self {}
+    }
+    fn unmount(self) -> Result<()> {
+        match self {}
+    }
+}
+
+#[cfg(windows)]
+fn start_mount(
+    _store: &Arc<nasgate::store::Store>,
+    _dir: &std::path::Path,
+    _args: &ServeArgs,
+) -> Result<NoMount> {
+    anyhow::bail!("--mount is not available on Windows (no FUSE); serve S3 only")
+}
+
 /// Checks `--mount` before anything touches the share, so a bad mount point changes nothing.
+#[cfg(unix)]
 fn check_mount_dir(dir: &std::path::Path, share: &std::path::Path, ttl: f64) -> Result<()> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
@@ -521,12 +600,18 @@ fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
     let share = config::existing_share(share)?;
     let (root, lock_config) = open_share(&share, lock_timeout)?;
     let style_name = |s: LockStyle| match s {
+        _ if cfg!(windows) => "LockFileEx byte-range locks",
         LockStyle::Ofd => "open-file-description (OFD) fcntl locks",
         LockStyle::Classic => "classic POSIX fcntl locks",
     };
     println!("share:            {}", share.display());
     let mut caches = Vec::new();
     let verdict = match mounts::mount_of(&share) {
+        // No mount table to read: what the share is (SMB or local) is not inspected.
+        _ if cfg!(windows) => {
+            println!("filesystem:       not inspected on Windows");
+            None
+        }
         Ok(Some(m)) => {
             println!(
                 "filesystem:       {} from {} mounted at {}",
@@ -582,6 +667,9 @@ fn run_check(share: &std::path::Path, lock_timeout: u64) -> Result<ExitCode> {
             eprintln!("nasgate: WARNING: {m}");
             failed = true;
         }
+        None if cfg!(windows) => println!(
+            "sharing:          not assessed on Windows: the lock test across processes above is the proof"
+        ),
         None => println!("sharing:          unknown: the mount could not be identified"),
     }
     for f in &caches {

@@ -289,7 +289,26 @@ pub async fn run(
     Ok(())
 }
 
+/// Asks a running server to drain and stop, as SIGTERM does (the Windows service's stop
+/// request comes this way).
+pub fn request_stop() {
+    stop_requested().notify_one();
+}
+
+fn stop_requested() -> &'static tokio::sync::Notify {
+    static STOP: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    STOP.get_or_init(tokio::sync::Notify::new)
+}
+
 async fn stop_signal() {
+    tokio::select! {
+        _ = os_stop_signal() => {}
+        _ = stop_requested().notified() => {}
+    }
+}
+
+#[cfg(unix)]
+async fn os_stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
@@ -353,5 +372,30 @@ where
                 _ = health.until_stalled() => Ok(stalled_response()),
             }
         })
+    }
+}
+
+/// Ctrl-C, Ctrl-Break, the console window closing, logoff and shutdown: the console events
+/// that mean "stop", all drained like SIGTERM.
+#[cfg(windows)]
+async fn os_stop_signal() {
+    use tokio::signal::windows;
+    let (c, brk, close, shutdown) = (
+        windows::ctrl_c(),
+        windows::ctrl_break(),
+        windows::ctrl_close(),
+        windows::ctrl_shutdown(),
+    );
+    match (c, brk, close, shutdown) {
+        (Ok(mut c), Ok(mut brk), Ok(mut close), Ok(mut shutdown)) => {
+            tokio::select! {
+                _ = c.recv() => {}
+                _ = brk.recv() => {}
+                _ = close.recv() => {}
+                _ = shutdown.recv() => {}
+            }
+        }
+        // No console (a service): only a stop request ends the server.
+        _ => std::future::pending().await,
     }
 }

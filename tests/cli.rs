@@ -89,6 +89,7 @@ fn non_loopback_address_without_credentials_is_refused() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_bad_mount_point_fails_in_one_line_and_leaves_the_share_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -124,11 +125,50 @@ fn check_passes_on_a_local_directory_and_leaves_nothing_behind() {
     let (code, out, err) = run_bounded(c);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("verdict:          ok"), "{out}");
-    assert!(out.contains("open-file-description"), "{out}");
+    let style = if cfg!(windows) {
+        "LockFileEx"
+    } else {
+        "open-file-description"
+    };
+    assert!(out.contains(style), "{out}");
+    assert!(out.contains("across processes: exclude"), "{out}");
     eprintln!("{out}");
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }
 
+#[cfg(windows)]
+#[test]
+fn linux_only_flags_are_refused_on_windows_in_one_line_and_leave_the_share_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let share = dir.path().join("share");
+    std::fs::create_dir(&share).expect("share");
+    for (flags, says) in [
+        (
+            &["--mount", "M:\\mnt"][..],
+            "--mount is not available on Windows",
+        ),
+        (
+            &["--require-mount"][..],
+            "--require-mount is not available on Windows",
+        ),
+    ] {
+        let mut c = nasgate();
+        c.arg("serve")
+            .arg(&share)
+            .args(["--address", "127.0.0.1:0"])
+            .args(flags);
+        let (code, _, err) = run_bounded(c);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(says), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            !share.join(".minio.sys").exists(),
+            "a refused start must not touch the share"
+        );
+    }
+}
+
+#[cfg(unix)]
 #[test]
 fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");

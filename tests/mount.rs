@@ -7,6 +7,8 @@
 //! killed and every mount it made is detached, which also frees a thread stuck in the mount.
 //! Each test has its own share and mount directories and unmounts them even when it fails.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

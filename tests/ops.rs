@@ -2,6 +2,9 @@
 //! --require-mount), Prometheus metrics after real traffic, JSON logs, systemd
 //! notification, TLS, and the systemd unit.
 
+// Signals, sd_notify, mount tables and the systemd unit are unix matters.
+#![cfg(unix)]
+
 mod common;
 
 use std::io::{Read, Write};

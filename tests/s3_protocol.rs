@@ -62,7 +62,8 @@ fn assert_unchanged(share: &std::path::Path, server: &Server) {
     let leftovers: Vec<_> = files_under(share)
         .into_iter()
         .filter(|p| {
-            let s = p.to_string_lossy();
+            // One separator on every platform.
+            let s = p.to_string_lossy().replace('\\', "/");
             !(common::instance_bookkeeping(p)
                 || s.ends_with("format.json")
                 || s.ends_with("keep")

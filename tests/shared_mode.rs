@@ -12,6 +12,7 @@ use common::contention::{client, read_all, torture};
 use common::{Server, SECRET_KEY};
 use nasgate::debug::store::body;
 
+#[cfg(unix)]
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -21,12 +22,14 @@ fn free_port() -> u16 {
 
 /// nginx in front of the given instances, as an operator would put a load balancer: the
 /// shipped template `scripts/lb/nginx.conf` with its placeholders filled in.
+#[cfg(unix)]
 struct Nginx {
     child: std::process::Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
+#[cfg(unix)]
 impl Nginx {
     fn start(upstreams: &[&str]) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
@@ -84,6 +87,7 @@ impl Nginx {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -91,6 +95,8 @@ impl Drop for Nginx {
     }
 }
 
+// nginx is not part of the Windows test run (scripts/windows.sh).
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_behind_nginx_serve_as_one() {
     tokio::time::timeout(Duration::from_secs(180), async {
@@ -206,16 +212,16 @@ async fn three_instances_behind_nginx_serve_as_one() {
     .expect("test timed out");
 }
 
+/// How long the contention runs: under Wine each request is several times slower, so the
+/// same load takes longer.
+const RUN_FOR: Duration = Duration::from_secs(if cfg!(windows) { 20 } else { 12 });
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hot_keys_on_three_instances_never_tear_or_fail() {
     let share = tempfile::tempdir().unwrap();
     tokio::time::timeout(
         Duration::from_secs(240),
-        torture(
-            &[share.path().to_path_buf()],
-            false,
-            Duration::from_secs(12),
-        ),
+        torture(&[share.path().to_path_buf()], false, RUN_FOR),
     )
     .await
     .expect("test timed out");
@@ -226,7 +232,7 @@ async fn hot_keys_survive_instances_being_killed_and_restarted() {
     let share = tempfile::tempdir().unwrap();
     tokio::time::timeout(
         Duration::from_secs(240),
-        torture(&[share.path().to_path_buf()], true, Duration::from_secs(12)),
+        torture(&[share.path().to_path_buf()], true, RUN_FOR),
     )
     .await
     .expect("test timed out");
@@ -264,6 +270,7 @@ fn instances_starting_at_once_on_an_empty_share_agree_on_one_format() {
     drop(servers);
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_lets_an_in_flight_download_finish_and_removes_the_staging_dir() {
     let share = tempfile::tempdir().unwrap();
@@ -343,6 +350,7 @@ fn sigterm_lets_an_in_flight_download_finish_and_removes_the_staging_dir() {
     drop(server);
 }
 
+#[cfg(unix)]
 fn server_pid(s: &Server) -> u32 {
     s.pid()
 }

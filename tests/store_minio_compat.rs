@@ -625,6 +625,7 @@ fn files_without_metadata_can_be_overwritten_copied_and_deleted() {
 }
 
 #[test]
+#[cfg(unix)]
 fn symlinks_out_of_the_share_are_neither_listed_nor_followed() {
     bounded(|| {
         let share = minio_share();

@@ -117,7 +117,13 @@ fn run(
     drop(guard);
     let mut across_processes = Vec::new();
     if let Some(exe) = helper {
-        for style in [LockStyle::Ofd, LockStyle::Classic] {
+        // Windows has one kind of lock (LockFileEx); both styles would test the same thing.
+        let styles: &[LockStyle] = if cfg!(windows) {
+            &[LockStyle::Ofd]
+        } else {
+            &[LockStyle::Ofd, LockStyle::Classic]
+        };
+        for &style in styles {
             across_processes.push((style, excluded_by_other_process(root, exe, renamed, style)?));
         }
     }

@@ -338,6 +338,7 @@ impl From<StoreError> for S3Error {
             ),
             StoreError::InvalidRequest(m) => S3Error::bad(S3Code::InvalidRequest, m),
             // Only the FUSE front asks for what the POSIX view refuses.
+            #[cfg(unix)]
             StoreError::Refused { why, .. } => S3Error::bad(S3Code::InvalidRequest, why),
             StoreError::Busy(_) => {
                 tracing::warn!(error = %msg, "lock wait timed out");
@@ -367,6 +368,20 @@ impl From<StoreError> for S3Error {
                         S::SERVICE_UNAVAILABLE,
                         S3Code::ServiceUnavailable,
                         "The share is read-only on this server; nothing was written.",
+                    )
+                }
+            }
+            // A file another program keeps open (Windows) cannot be replaced for now.
+            StoreError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::ResourceBusy =>
+            {
+                tracing::warn!(error = %msg, "share busy");
+                S3Error {
+                    retry_after: Some(1),
+                    ..S3Error::new(
+                        S::SERVICE_UNAVAILABLE,
+                        S3Code::SlowDown,
+                        "Please reduce your request rate.",
                     )
                 }
             }

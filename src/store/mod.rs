@@ -254,8 +254,9 @@ pub struct Store {
     /// reading every fs.json.
     listed:
         parking_lot::Mutex<std::collections::HashMap<String, (crate::platform::Stat, Box<str>)>>,
-    /// The lock on this instance's staging `owner` file (re-taken after a reconnect).
-    owner: parking_lot::Mutex<ShareLock>,
+    /// The lock on this instance's staging `owner` file (re-taken after a reconnect, taken
+    /// away only in drop).
+    owner: parking_lot::Mutex<Option<ShareLock>>,
 }
 
 /// Creates (or re-creates) the staging directory of `instance` and locks its `owner` file.
@@ -297,7 +298,7 @@ impl Store {
             instance,
             config,
             listed: parking_lot::Mutex::new(std::collections::HashMap::new()),
-            owner: parking_lot::Mutex::new(lock),
+            owner: parking_lot::Mutex::new(Some(lock)),
         })
     }
 
@@ -320,7 +321,7 @@ impl Store {
             self.root.reconnect()?;
             let lock = lock_owner(&self.root, &self.locks, &self.instance)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            *self.owner.lock() = lock;
+            *self.owner.lock() = Some(lock);
             tracing::warn!(share = %self.root.path().display(), "share reconnected");
         }
         self.root.stat(&dir.join("owner"))?;
@@ -666,6 +667,9 @@ impl Drop for Store {
         // gone, since every staging file removes itself when dropped.
         let dir = layout::tmp(&self.instance);
         let _ = self.root.remove_file(&dir.join("owner"));
+        // Windows keeps a deleted file's name (and so the directory) until its last handle
+        // closes: let go of the owner file before removing the directory.
+        drop(self.owner.lock().take());
         let _ = self.remove_tree(&dir);
     }
 }

@@ -329,8 +329,23 @@ impl Store {
         for (_, _, _, name) in self.part_files(&dir)? {
             let _ = self.root.remove_file(&dir.join(name));
         }
-        self.remove_tree(&dir)?;
+        let removed = self.remove_tree(&dir);
         drop(guard);
+        match removed {
+            Ok(()) => {}
+            // Windows keeps a deleted file's name until its last handle closes, and the lock
+            // file was still open (ours, perhaps a waiter's): the upload is gone, its directory
+            // may linger. Try again now that our handle is closed; what is still left is an
+            // empty directory that a later prune or sweep removes.
+            Err(StoreError::Io { ref source, .. })
+                if cfg!(windows) && source.kind() == std::io::ErrorKind::DirectoryNotEmpty =>
+            {
+                if let Err(e) = self.remove_tree(&dir) {
+                    tracing::debug!(error = %e, "upload directory left for a later sweep");
+                }
+            }
+            Err(e) => return Err(e),
+        }
         self.prune(&layout::uploads(bucket, key), &layout::multipart_root());
         Ok(())
     }

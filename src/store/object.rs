@@ -52,6 +52,7 @@ pub(super) enum Prune {
     /// S3 semantics: directories exist only to hold keys.
     Yes,
     /// POSIX semantics: directories stay until removed themselves.
+    #[cfg_attr(not(unix), allow(dead_code))]
     No,
 }
 

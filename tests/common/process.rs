@@ -248,5 +248,13 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what the server said, which is most of the diagnosis.
+        if std::thread::panicking() {
+            if let Ok(log) = self.log.lock() {
+                for line in log.iter().rev().take(20).rev() {
+                    eprintln!("server: {line}");
+                }
+            }
+        }
     }
 }
