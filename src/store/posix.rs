@@ -804,7 +804,8 @@ impl Draft {
         let at = |t: SetTime| match t {
             SetTime::Now => std::time::SystemTime::now(),
             SetTime::At(ns) => {
-                let d = std::time::Duration::from_nanos(ns.unsigned_abs().min(u64::MAX as u128) as u64);
+                let d =
+                    std::time::Duration::from_nanos(ns.unsigned_abs().min(u64::MAX as u128) as u64);
                 if ns >= 0 {
                     std::time::UNIX_EPOCH + d
                 } else {
