@@ -13,6 +13,7 @@ use mountd::{
 };
 
 use crate::lock::ranges::Owner;
+use crate::lock::ReadGuard;
 use crate::platform::{self, LockKind, Range, SetTime};
 use crate::store::posix::{self, EntryKind, Refusal};
 use crate::store::{Conflict, KeyReason, NameError, ObjectReader, Store, StoreError};
@@ -114,10 +115,12 @@ fn fail(e: StoreError) -> Errno {
 }
 
 fn system_time(ns: i128) -> SystemTime {
+    // Times before 1970 are kept too (tar and rsync restore them).
+    let d = Duration::from_nanos(ns.unsigned_abs().min(u64::MAX as u128) as u64);
     if ns >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+        UNIX_EPOCH + d
     } else {
-        UNIX_EPOCH
+        UNIX_EPOCH - d
     }
 }
 
@@ -191,6 +194,8 @@ fn owner(o: LockOwner) -> Owner {
 
 struct OpenObject {
     reader: ObjectReader,
+    /// The object's shared lock, until `let_go`.
+    lock: std::sync::Mutex<Option<ReadGuard>>,
     attr: Attr,
 }
 
@@ -205,6 +210,14 @@ impl Reader for OpenObject {
 
     fn file(&self) -> Option<&File> {
         self.reader.file()
+    }
+
+    fn let_go(&self) {
+        let held = match self.lock.lock() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        drop(held);
     }
 }
 
@@ -274,13 +287,15 @@ impl Backend for StoreBackend {
 
     fn open_read(&self, path: &str) -> Result<Box<dyn Reader>> {
         refuse_if_stalled()?;
-        let reader = self.store.open_file(path).map_err(fail)?;
+        let mut reader = self.store.open_file(path).map_err(fail)?;
+        let lock = std::sync::Mutex::new(reader.take_lock());
         let a = match reader.file() {
             Some(f) => platform::attr_file(f).map_err(|e| io_errno(&e))?,
             None => return Err(Errno::EISDIR),
         };
         Ok(Box::new(OpenObject {
             reader,
+            lock,
             attr: attr(EntryKind::File, &a),
         }))
     }

@@ -1297,14 +1297,9 @@ fn writing_a_file_the_process_holds_open_for_reading_fails_after_the_lock_timeou
         py.ok(&format!("open u {p} rw"));
         assert_eq!(py.ask("pwrite u 0 changed"), "EAGAIN");
         py.ok("close u");
-        // So do unlink and rename over it (as S3 DELETE would); chmod does not wait.
+        // chmod does not wait (unlink and rename over it do not either: see
+        // `a_file_open_in_this_mount_can_be_unlinked_or_replaced_and_keeps_its_bytes`).
         let f = mnt.join("bkt/f");
-        assert_eq!(errno_of(std::fs::remove_file(&f)), libc::EAGAIN);
-        std::fs::write(mnt.join("bkt/g"), b"g").unwrap();
-        assert_eq!(
-            errno_of(std::fs::rename(mnt.join("bkt/g"), &f)),
-            libc::EAGAIN
-        );
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         py.ok("close r");
@@ -1322,6 +1317,221 @@ fn writing_a_file_the_process_holds_open_for_reading_fails_after_the_lock_timeou
         py.ok("write w replaced");
         py.ok("close w");
         assert_eq!(std::fs::read(mnt.join("bkt/f")).unwrap(), b"replaced");
+    });
+}
+
+#[test]
+fn a_file_open_in_this_mount_can_be_unlinked_or_replaced_and_keeps_its_bytes() {
+    run(|fx| {
+        // A long lock timeout: a wait for the mount's own reader would show as a slow call.
+        fx.serve_mounted("mnt", &["--lock-timeout", "10", "--mount-attr-ttl", "0"]);
+        let mnt = fx.mnt("mnt");
+        std::fs::create_dir(mnt.join("bkt")).unwrap();
+        let f = mnt.join("bkt/f");
+        std::fs::write(&f, b"opened bytes").unwrap();
+        // open; unlink; read: the reader keeps its bytes, and fstat says no links are left.
+        let mut file = std::fs::File::open(&f).unwrap();
+        let started = Instant::now();
+        std::fs::remove_file(&f).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "unlink waited for the mount's own reader"
+        );
+        assert_eq!(errno_of(std::fs::metadata(&f)), libc::ENOENT);
+        assert_eq!(file.metadata().unwrap().nlink(), 0);
+        let mut got = Vec::new();
+        file.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"opened bytes");
+        drop(file);
+        assert!(!fx.share().join("bkt/f").exists());
+        assert!(!fx.share().join(".minio.sys/buckets/bkt/f/fs.json").exists());
+        // Rename over a file another process reads through the mount: the rename goes
+        // through at once; the reader reads the version it opened, whole; new opens see the
+        // new one.
+        std::fs::write(&f, b"old version").unwrap();
+        std::fs::write(mnt.join("bkt/g"), b"new version").unwrap();
+        let p = f.display().to_string();
+        let mut py = fx.py();
+        py.ok(&format!("open r {p} r"));
+        let started = Instant::now();
+        std::fs::rename(mnt.join("bkt/g"), &f).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "rename waited for the mount's own reader"
+        );
+        assert_eq!(py.ask("read r"), "ok old version");
+        assert_eq!(std::fs::read(&f).unwrap(), b"new version");
+        assert_eq!(py.ask("read r"), "ok old version");
+        py.ok("close r");
+        assert_eq!(
+            std::fs::read(fx.share().join("bkt/f")).unwrap(),
+            b"new version"
+        );
+        assert!(!fx.share().join("bkt/g").exists());
+    });
+}
+
+#[test]
+fn an_s3_reader_in_another_process_still_holds_off_an_unlink_through_the_mount() {
+    run(|fx| {
+        fx.serve_mounted("mnt", &["--lock-timeout", "1", "--mount-attr-ttl", "0"]);
+        let b = fx.serve(&[]);
+        let mnt = fx.mnt("mnt");
+        std::fs::create_dir(mnt.join("bkt")).unwrap();
+        let f = mnt.join("bkt/big");
+        // Large enough that the GET cannot finish into the socket buffers while its client
+        // reads nothing: the other instance keeps streaming, under the shared lock.
+        let data = body(3, 64 << 20);
+        std::fs::write(&f, &data).unwrap();
+        let addr = fx.s(b).address.clone();
+        let h = signed_headers(
+            &addr,
+            "GET",
+            "/bkt/big",
+            "",
+            &[],
+            &sha256_hex(b""),
+            SECRET_KEY,
+        );
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        conn.set_read_timeout(Some(STEP_BOUND)).unwrap();
+        let mut req = "GET /bkt/big HTTP/1.1\r\nConnection: close\r\n".to_string();
+        for (k, v) in &h {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        conn.write_all(req.as_bytes()).unwrap();
+        let mut first = [0u8; 4096];
+        let n = conn.read(&mut first).unwrap();
+        assert!(
+            String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+            "GET did not start: {:?}",
+            String::from_utf8_lossy(&first[..n])
+        );
+        // The reader on another instance (another host, for all the mount knows) holds the
+        // delete off until the lock timeout; nothing changes on the share.
+        let started = Instant::now();
+        assert_eq!(errno_of(std::fs::remove_file(&f)), libc::EAGAIN);
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        assert_eq!(
+            std::fs::metadata(fx.share().join("bkt/big")).unwrap().len(),
+            data.len() as u64
+        );
+        // Once the GET is gone, the unlink goes through.
+        drop(conn);
+        let deadline = Instant::now() + STEP_BOUND;
+        loop {
+            match std::fs::remove_file(&f) {
+                Ok(()) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && Instant::now() < deadline => {}
+                Err(e) => panic!("unlink after the GET ended: {e}"),
+            }
+        }
+        assert!(!fx.share().join("bkt/big").exists());
+    });
+}
+
+#[test]
+fn modes_without_owner_read_and_sticky_modes_keep_the_file_reachable() {
+    run(|fx| {
+        fx.serve_mounted("mnt", &[]);
+        let mnt = fx.mnt("mnt");
+        std::fs::create_dir(mnt.join("bkt")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for mode in [0o222, 0o111, 0o000, 0o1700, 0o1644, 0o4755, 0o2755] {
+            let f = mnt.join(format!("bkt/m{mode:o}"));
+            std::fs::write(&f, b"x").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+            // stat, chmod again and unlink, as root: no read bit is needed for any of them.
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().mode() & 0o7777,
+                mode,
+                "{mode:o}"
+            );
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(std::fs::symlink_metadata(&f).unwrap().mode() & 0o7777, mode);
+            std::fs::remove_file(&f).unwrap();
+            assert_eq!(errno_of(std::fs::metadata(&f)), libc::ENOENT);
+        }
+        let d = mnt.join("bkt/d");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(std::fs::metadata(&d).unwrap().mode() & 0o7777, 0o1777);
+        std::fs::remove_dir(&d).unwrap();
+    });
+}
+
+#[test]
+fn far_and_pre_1970_times_and_symlink_times_are_kept() {
+    run(|fx| {
+        fx.serve_mounted("mnt", &["--mount-attr-ttl", "0"]);
+        let mnt = fx.mnt("mnt");
+        std::fs::create_dir(mnt.join("bkt")).unwrap();
+        let bkt = mnt.join("bkt");
+        std::fs::write(bkt.join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink("f", bkt.join("l")).unwrap();
+        // touch -h sets the link's own times (utimensat with AT_SYMLINK_NOFOLLOW).
+        fx.sh(
+            &bkt,
+            "touch -d @1900000000 f && touch -h -m -d @1970000000 l",
+            &[],
+        );
+        let f = std::fs::metadata(bkt.join("f")).unwrap();
+        assert_eq!((f.atime(), f.mtime()), (1_900_000_000, 1_900_000_000));
+        let l = std::fs::symlink_metadata(bkt.join("l")).unwrap();
+        assert_eq!(l.mtime(), 1_970_000_000);
+        // The target is untouched by the link's change.
+        assert_eq!(
+            std::fs::metadata(bkt.join("f")).unwrap().mtime(),
+            1_900_000_000
+        );
+        // Before 1970, as tar and rsync restore them.
+        fx.sh(&bkt, "touch -d @-86400 f", &[]);
+        let f = std::fs::metadata(bkt.join("f")).unwrap();
+        assert_eq!((f.atime(), f.mtime()), (-86400, -86400));
+        assert_eq!(
+            std::fs::metadata(fx.share().join("bkt/f")).unwrap().mtime(),
+            -86400
+        );
+        // Through an open writer's draft too.
+        fx.sh(
+            &bkt,
+            "python3 -c \"import os; fd = os.open('g', os.O_WRONLY | os.O_CREAT, 0o644); os.write(fd, b'y'); os.utime(fd, (-5000, -4000)); os.close(fd)\"",
+            &[],
+        );
+        let g = std::fs::metadata(bkt.join("g")).unwrap();
+        assert_eq!((g.atime(), g.mtime()), (-5000, -4000));
+    });
+}
+
+#[test]
+fn a_renamed_directory_can_be_removed() {
+    run(|fx| {
+        fx.serve_mounted("mnt", &[]);
+        let mnt = fx.mnt("mnt");
+        std::fs::create_dir(mnt.join("bkt")).unwrap();
+        let bkt = mnt.join("bkt");
+        // Empty, then with a file: rename, then rmdir the new name (pjdfstest rename/13, 20).
+        std::fs::create_dir(bkt.join("a")).unwrap();
+        std::fs::rename(bkt.join("a"), bkt.join("b")).unwrap();
+        std::fs::remove_dir(bkt.join("b")).unwrap();
+        std::fs::create_dir_all(bkt.join("c/sub")).unwrap();
+        std::fs::write(bkt.join("c/sub/f"), b"f").unwrap();
+        std::fs::create_dir(bkt.join("d")).unwrap();
+        // Over an existing empty directory.
+        std::fs::rename(bkt.join("c"), bkt.join("d")).unwrap();
+        assert_eq!(std::fs::read(bkt.join("d/sub/f")).unwrap(), b"f");
+        assert_eq!(
+            errno_of(std::fs::remove_dir(bkt.join("d"))),
+            libc::ENOTEMPTY
+        );
+        std::fs::remove_file(bkt.join("d/sub/f")).unwrap();
+        std::fs::remove_dir(bkt.join("d/sub")).unwrap();
+        std::fs::remove_dir(bkt.join("d")).unwrap();
+        assert_eq!(errno_of(std::fs::metadata(bkt.join("c"))), libc::ENOENT);
+        assert_eq!(errno_of(std::fs::metadata(bkt.join("d"))), libc::ENOENT);
+        let left: Vec<_> = std::fs::read_dir(fx.share().join("bkt")).unwrap().collect();
+        assert!(left.is_empty(), "left on the share: {left:?}");
     });
 }
 

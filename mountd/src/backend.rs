@@ -203,6 +203,9 @@ pub trait Reader: Send + Sync {
     fn attr(&self) -> Attr;
     /// The data file, for kernel passthrough.
     fn file(&self) -> Option<&File>;
+    /// Stops holding off writers (drops the shared lock) while staying readable: for a file
+    /// this mount itself unlinks or replaces, whose open descriptor keeps the bytes.
+    fn let_go(&self);
 }
 
 /// A new version of a file being written: invisible until published.

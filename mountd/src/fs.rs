@@ -45,6 +45,7 @@ struct Writing {
 enum Handle {
     /// `cached`: reads go through the kernel's page cache (else FOPEN_DIRECT_IO).
     Read {
+        node: u64,
         reader: Box<dyn Reader>,
         cached: bool,
     },
@@ -308,6 +309,38 @@ impl Fs {
         None
     }
 
+    /// Some read handle open on `node`.
+    fn read_handle_of(&self, node: u64) -> Option<Arc<Handle>> {
+        self.handles
+            .lock()
+            .values()
+            .find(|h| matches!(&***h, Handle::Read { node: n, .. } if *n == node))
+            .cloned()
+    }
+
+    /// Lets the read handles of `parent/name` in this mount stop holding off writers, before
+    /// this mount unlinks, moves or replaces that file: their open descriptors keep the
+    /// bytes they opened (as on a local filesystem, and on NFS by silly-rename), so only
+    /// readers in other processes and on other hosts need the wait.
+    fn let_go_readers(&self, parent: u64, name: &str) {
+        let Some(node) = self.nodes.lock().find(parent, name) else {
+            return;
+        };
+        // One pass over the open handles: unlink and rename are rare next to reads.
+        let readers: Vec<Arc<Handle>> = self
+            .handles
+            .lock()
+            .values()
+            .filter(|h| matches!(&***h, Handle::Read { node: n, .. } if *n == node))
+            .cloned()
+            .collect();
+        for h in readers {
+            if let Handle::Read { reader, .. } = &*h {
+                reader.let_go();
+            }
+        }
+    }
+
     fn attr_of(&self, node: u64, path: &str) -> Result<Attr> {
         if let Some(a) = self.draft_attr(node) {
             return Ok(a);
@@ -514,12 +547,31 @@ impl Filesystem for Fs {
         self.nodes.lock().forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         let r = self.timed("getattr", || {
             if let Some(a) = self.draft_attr(ino.0) {
                 return Ok(a);
             }
-            self.backend.attr(&self.path(ino)?)
+            match self.path(ino) {
+                Ok(path) => self.backend.attr(&path),
+                // fstat of a file this mount unlinked while it was open: what was opened,
+                // with no links left.
+                // The kernel sends fstat without the handle, so any read handle of the node
+                // will do.
+                Err(e) => {
+                    let reader = fh
+                        .and_then(|f| self.handle(f).ok())
+                        .filter(|h| matches!(&**h, Handle::Read { .. }))
+                        .or_else(|| self.read_handle_of(ino.0));
+                    match reader.as_deref() {
+                        Some(Handle::Read { reader, .. }) => Ok(Attr {
+                            nlink: 0,
+                            ..reader.attr()
+                        }),
+                        _ => Err(e),
+                    }
+                }
+            }
         });
         match r {
             Ok(a) => reply.attr(&self.ttl, &fuse_attr(ino.0, &a)),
@@ -671,6 +723,7 @@ impl Filesystem for Fs {
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let r = self.timed("unlink", || {
             let (path, name) = self.child(parent, name)?;
+            self.let_go_readers(parent.0, &name);
             match self.backend.unlink(&path) {
                 Ok(()) => {}
                 // A created file not yet published: dropping the name is all there is to do.
@@ -732,6 +785,10 @@ impl Filesystem for Fs {
             let (from, name) = self.child(parent, name)?;
             let (to, newname) = self.child(newparent, newname)?;
             let replace = !flags.contains(RenameFlags::RENAME_NOREPLACE);
+            self.let_go_readers(parent.0, &name);
+            if replace {
+                self.let_go_readers(newparent.0, &newname);
+            }
             match self.backend.rename(&from, &to, replace) {
                 Ok(()) => {}
                 // A file created here and still open for writing exists for this mount only:
@@ -765,6 +822,7 @@ impl Filesystem for Fs {
                     let fh = self.add_handle(
                         ino.0,
                         Handle::Read {
+                            node: ino.0,
                             reader,
                             cached: false,
                         },
@@ -781,6 +839,7 @@ impl Filesystem for Fs {
                 let fh = self.add_handle(
                     ino.0,
                     Handle::Read {
+                        node: ino.0,
                         reader,
                         cached: true,
                     },

@@ -605,6 +605,24 @@ impl Root {
         cvt(unsafe { libc::utimensat(libc::AT_FDCWD, name.as_ptr(), ts.as_ptr(), 0) })
     }
 
+    /// Sets access and/or modification time of the symbolic link at `rel` itself.
+    pub fn set_link_times(
+        &self,
+        rel: &Path,
+        atime: Option<SetTime>,
+        mtime: Option<SetTime>,
+    ) -> io::Result<()> {
+        let ts = [timespec(atime), timespec(mtime)];
+        // A symlink has no /proc/self/fd name of its own (the magic link would be followed),
+        // so it is named in its parent, and AT_SYMLINK_NOFOLLOW keeps its target untouched.
+        self.at_parent(rel, |dir, name| {
+            // SAFETY: utimensat with a valid dirfd, a NUL-terminated name and two timespecs.
+            cvt(unsafe {
+                libc::utimensat(dir, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+            })
+        })
+    }
+
     /// Capacity of the filesystem holding the share.
     pub fn fs_stats(&self) -> io::Result<FsStats> {
         // SAFETY: fstatvfs fills a zeroed struct for a valid fd.

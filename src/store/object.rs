@@ -264,6 +264,12 @@ impl ObjectReader {
     pub fn file(&self) -> Option<&File> {
         self.data.as_ref()
     }
+
+    /// Takes the object's shared lock out of the reader, which stays readable through its
+    /// open data file; dropping the guard lets writers in.
+    pub fn take_lock(&mut self) -> Option<ReadGuard> {
+        self._guard.take()
+    }
 }
 
 /// A put in progress: the body streams into a locked staging file while MD5 and checksums are

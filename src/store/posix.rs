@@ -364,15 +364,21 @@ impl Store {
         let (kind, _) = self.attr(path)?;
         let apply = || -> Result<()> {
             let err = |e| StoreError::io("setattr", &rel)(e);
+            let times = change.atime.is_some() || change.mtime.is_some();
             if kind != EntryKind::Symlink {
                 if let Some(m) = change.mode {
                     self.root.set_mode(&rel, m).map_err(&err)?;
                 }
-                if change.atime.is_some() || change.mtime.is_some() {
+                if times {
                     self.root
                         .set_times(&rel, change.atime, change.mtime)
                         .map_err(&err)?;
                 }
+            } else if times {
+                // utimensat(AT_SYMLINK_NOFOLLOW) through the mount reaches us for the link.
+                self.root
+                    .set_link_times(&rel, change.atime, change.mtime)
+                    .map_err(&err)?;
             }
             if change.uid.is_some() || change.gid.is_some() {
                 self.root
@@ -797,10 +803,15 @@ impl Draft {
         }
         let at = |t: SetTime| match t {
             SetTime::Now => std::time::SystemTime::now(),
-            SetTime::At(ns) if ns >= 0 => {
-                std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64)
+            SetTime::At(ns) => {
+                let d =
+                    std::time::Duration::from_nanos(ns.unsigned_abs().min(u64::MAX as u128) as u64);
+                if ns >= 0 {
+                    std::time::UNIX_EPOCH + d
+                } else {
+                    std::time::UNIX_EPOCH - d
+                }
             }
-            SetTime::At(_) => std::time::UNIX_EPOCH,
         };
         let mut times = std::fs::FileTimes::new();
         if let Some(t) = change.atime {
