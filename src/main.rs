@@ -177,7 +177,7 @@ enum ServiceCommand {
 #[cfg(windows)]
 fn parse_serve(argv: &[std::ffi::OsString]) -> Result<ServeArgs> {
     match Cli::try_parse_from(argv)?.command {
-        Command::Serve(args) => Ok(args),
+        Command::Serve(args) => Ok(*args),
         _ => anyhow::bail!("not a serve command line"),
     }
 }
