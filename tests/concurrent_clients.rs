@@ -6,20 +6,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{http, signed_headers, Server, SECRET_KEY};
-
-fn put(server: &Server, path: &str, body: &[u8]) -> common::RawResponse {
-    let headers = signed_headers(
-        &server.address,
-        "PUT",
-        path,
-        "",
-        &[],
-        "UNSIGNED-PAYLOAD",
-        SECRET_KEY,
-    );
-    http(&server.address, "PUT", path, &headers, body)
-}
+use common::{http, put_object as put, signed_headers, Server, SECRET_KEY};
 
 #[test]
 fn a_thousand_concurrent_clients_on_mixed_traffic_get_no_errors() {

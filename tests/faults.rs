@@ -11,39 +11,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{http, signed_headers, Server, ANSWER_BOUND, SECRET_KEY};
+use common::{
+    get_object as get, http, put_object as put, ready_status as ready, signed_headers, Server,
+    ANSWER_BOUND, SECRET_KEY,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-
-fn put(server: &Server, path: &str, body: &[u8]) -> common::RawResponse {
-    let headers = signed_headers(
-        &server.address,
-        "PUT",
-        path,
-        "",
-        &[],
-        "UNSIGNED-PAYLOAD",
-        SECRET_KEY,
-    );
-    http(&server.address, "PUT", path, &headers, body)
-}
-
-fn get(server: &Server, path: &str) -> common::RawResponse {
-    let headers = signed_headers(
-        &server.address,
-        "GET",
-        path,
-        "",
-        &[],
-        "UNSIGNED-PAYLOAD",
-        SECRET_KEY,
-    );
-    http(&server.address, "GET", path, &headers, b"")
-}
-
-fn ready(server: &Server) -> u16 {
-    http(&server.address, "GET", "/health/ready", &[], b"").status
-}
 
 /// Polls `f` until it returns true; the time it took, failing after `bound`.
 fn within(what: &str, bound: Duration, mut f: impl FnMut() -> bool) -> Duration {

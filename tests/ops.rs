@@ -14,37 +14,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{http, signed_headers, Server, ANSWER_BOUND, SECRET_KEY};
-
-fn put(server: &Server, path: &str, body: &[u8]) -> common::RawResponse {
-    let headers = signed_headers(
-        &server.address,
-        "PUT",
-        path,
-        "",
-        &[],
-        "UNSIGNED-PAYLOAD",
-        SECRET_KEY,
-    );
-    http(&server.address, "PUT", path, &headers, body)
-}
-
-fn get(server: &Server, path: &str) -> common::RawResponse {
-    let headers = signed_headers(
-        &server.address,
-        "GET",
-        path,
-        "",
-        &[],
-        "UNSIGNED-PAYLOAD",
-        SECRET_KEY,
-    );
-    http(&server.address, "GET", path, &headers, b"")
-}
-
-fn ready(server: &Server) -> u16 {
-    http(&server.address, "GET", "/health/ready", &[], b"").status
-}
+use common::{
+    get_object as get, http, put_object as put, ready_status as ready, signed_headers, Server,
+    ANSWER_BOUND, SECRET_KEY,
+};
 
 /// Polls `f` until it returns true or the bound passes.
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {

@@ -58,3 +58,31 @@ pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// A PUT of `body` to `path`, signed by the root pair with an unsigned payload, over the raw client.
+pub fn put_object(server: &Server, path: &str, body: &[u8]) -> RawResponse {
+    signed(server, "PUT", path, body)
+}
+
+/// A GET of `path`, signed by the root pair, over the raw client.
+pub fn get_object(server: &Server, path: &str) -> RawResponse {
+    signed(server, "GET", path, b"")
+}
+
+/// The status `/health/ready` answers.
+pub fn ready_status(server: &Server) -> u16 {
+    http(&server.address, "GET", "/health/ready", &[], b"").status
+}
+
+fn signed(server: &Server, method: &str, path: &str, body: &[u8]) -> RawResponse {
+    let headers = signed_headers(
+        &server.address,
+        method,
+        path,
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    http(&server.address, method, path, &headers, body)
+}
