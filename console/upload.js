@@ -237,7 +237,11 @@ export class Uploader {
       saveRecords([...loadRecords(), record]);
     }
     item.uploadId = record.uploadId;
-    if (item.cancelled) throw Object.assign(new Error("cancelled"), { cancelled: true });
+    if (item.cancelled) {
+      // Cancelled while the upload was being created: cancel() did not know its id yet.
+      await discardRecord(record).catch(() => {});
+      throw Object.assign(new Error("cancelled"), { cancelled: true });
+    }
 
     const count = Math.max(1, Math.ceil(file.size / partSize));
     const todo = [];
@@ -402,7 +406,7 @@ export class Uploader {
                 queued: "Waiting",
                 uploading: `${p}% of ${formatBytes(item.file.size)}${item.resumed ? ` · resumed, ${item.resumed} parts already there` : ""}${item.retries ? ` · ${item.retries} retried` : ""}`,
                 completing: "Finishing…",
-                done: `Done · ${formatBytes(item.file.size)}`,
+                done: `Done · ${formatBytes(item.file.size)}${item.resumed ? ` · resumed, ${item.resumed} parts were there` : ""}${item.retries ? ` · ${item.retries} retried` : ""}`,
                 failed: `Failed: ${item.error}`,
                 cancelled: "Cancelled",
               }[item.status];
