@@ -832,13 +832,14 @@ export function previewKind(key, type = "") {
 
 const MEDIA_TYPES = { image: "", pdf: "application/pdf", audio: "", video: "" };
 const TEXT_LIMIT = 64 * 1024;
+const PDF_LIMIT = 64 * 1024 * 1024;
 
 async function preview(bucket, obj, headers) {
   const type = headers?.get("Content-Type") || "";
   const kind = previewKind(obj.key, type);
   await openDialog(
     `Preview: ${baseName(obj.key)}`,
-    async (body) => {
+    async (body, close, dlg) => {
       const holder = h("div", { class: "preview", id: "preview" }, h("p", { class: "muted" }, "Loading…"));
       mount(body, holder, h("div", { class: "dialog-actions" }, button("Download", () => download(bucket, obj.key), { iconName: "download" })));
       try {
@@ -854,6 +855,22 @@ async function preview(bucket, obj, headers) {
           mount(holder, h("pre", { class: "text-preview", id: "text-preview" }, text), total > TEXT_LIMIT ? h("p", { class: "muted small" }, `Showing the first 64 KiB of ${formatBytes(total)}.`) : null);
           return;
         }
+        if (kind === "pdf") {
+          // Chromium's PDF viewer refuses sandboxed frames, and S3 answers are sandboxed on this
+          // origin; so the bytes are fetched and shown from a blob typed application/pdf, which
+          // the browser only ever renders with its PDF viewer (no page script runs in it).
+          const size = obj.size ?? Number(headers?.get("Content-Length"));
+          if (size > PDF_LIMIT) {
+            mount(holder, h("p", { class: "empty" }, `This PDF is ${formatBytes(size)}; previews stop at ${formatBytes(PDF_LIMIT)}. Download it instead.`));
+            return;
+          }
+          const res = await s3({ method: "GET", bucket, key: obj.key });
+          const blob = new Blob([await res.arrayBuffer()], { type: "application/pdf" });
+          const url = URL.createObjectURL(blob);
+          dlg.addEventListener("close", () => URL.revokeObjectURL(url));
+          mount(holder, h("iframe", { src: url, title: `PDF ${baseName(obj.key)}`, class: "pdf", id: "pdf-preview" }));
+          return;
+        }
         const query = {};
         // Force a media type the browser only renders as media (never as a document).
         if (MEDIA_TYPES[kind]) query["response-content-type"] = MEDIA_TYPES[kind];
@@ -861,7 +878,7 @@ async function preview(bucket, obj, headers) {
         const url = await presignOne({ method: "GET", bucket, key: obj.key, query, expires: 3600 });
         const el = {
           image: () => h("img", { src: url, alt: baseName(obj.key), id: "image-preview" }),
-          pdf: () => [h("iframe", { src: url, sandbox: "", title: `PDF ${baseName(obj.key)}`, class: "pdf" }), h("p", { class: "muted small" }, h("a", { href: url, target: "_blank", rel: "noopener" }, "Open the PDF in a new tab"))],
+          pdf: () => h("iframe", { src: url, title: `PDF ${baseName(obj.key)}`, class: "pdf", id: "pdf-preview" }),
           audio: () => h("audio", { src: url, controls: true }),
           video: () => h("video", { src: url, controls: true }),
         }[kind]();
