@@ -236,6 +236,7 @@ def test_upload_folder_and_multipart_with_a_failing_part(console, s3, bucket, tm
         "album/sub/b.json": b'{"b": 2}\n',
         "album/sub/deep/c.bin": os.urandom(300_000),
         "album/empty.txt": b"",
+        "album/weird #1 & 50% ü.txt": b"odd name\n",
     }
     for rel, data in files.items():
         (tmp_path / rel).write_bytes(data)
@@ -245,6 +246,20 @@ def test_upload_folder_and_multipart_with_a_failing_part(console, s3, bucket, tm
     for rel, data in files.items():
         assert body(s3, bucket, rel) == data
     expect(page.locator('tr.folder[data-prefix="album/"]')).to_be_visible()
+
+    # Files dropped on the page go to the current folder.
+    page.click("#upload-clear")
+    page.evaluate(
+        """() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(["dropped one\\n"], "dropped.txt", { type: "text/plain" }));
+            const target = document.querySelector(".browser");
+            target.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+            target.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+        }"""
+    )
+    wait_uploads_done(page, 1)
+    assert body(s3, bucket, "dropped.txt") == b"dropped one\n"
 
     # 25 MiB in 8 MiB parts (4 parts); part 2 fails once and is retried.
     big = tmp_path / "big.bin"
