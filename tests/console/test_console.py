@@ -141,6 +141,28 @@ def test_login_logout_and_wrong_secret(console, server, make_console):
     phone.shot("login-phone")
 
 
+def test_login_attempts_are_rate_limited(make_console, tmp_path):
+    # Its own instance: the limit is per client address, and every test browses from 127.0.0.1.
+    srv = Server(tmp_path)
+    try:
+        c = make_console(srv.base)
+        c.expect_status(401, "/_nasgate/api/login")
+        c.expect_status(429, "/_nasgate/api/login")
+        page = c.page
+        page.goto(f"{srv.base}/_nasgate/")
+        page.fill("#access-key", ACCESS_KEY)
+        for _ in range(5):
+            page.fill("#secret-key", "wrong")
+            page.click("#login-submit")
+            expect(page.locator("#login-error")).to_have_text("Wrong access key or secret key.")
+            page.evaluate("document.querySelector('#login-error').textContent = ''")
+        page.fill("#secret-key", "wrong")
+        page.click("#login-submit")
+        expect(page.locator("#login-error")).to_have_text(re.compile(r"Too many failed attempts\. Try again in \d+ s\."))
+    finally:
+        srv.close()
+
+
 def test_keyboard_only_sign_in_and_create_bucket(console, s3):
     page = console.page
     page.goto(f"{console.base}/_nasgate/")
