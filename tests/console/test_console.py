@@ -350,6 +350,7 @@ def test_resume_after_reload_sends_only_missing_parts(console, s3, bucket, tmp_p
     holding[0] = False
     page.reload()
     expect(page.locator("#resume-notice")).to_contain_text("1 unfinished upload")
+    expect(page.locator("#empty-state")).to_be_visible()
     console.shot("resume-notice")
 
     after = []
