@@ -851,3 +851,65 @@ fn zip_of_a_prefix_and_of_chosen_keys_unzips_byte_for_byte() {
     );
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn under_tls_the_cookie_is_secure_and_the_origin_is_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let share = dir.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    let s = Server::start(
+        &share,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let login = |origin: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--max-time", "20", "--cacert"])
+            .arg(&cert)
+            .args(["-H", "X-Nasgate-Console: 1", "-H"])
+            .arg(format!("Origin: {origin}"))
+            .args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(json!({"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}).to_string())
+            .arg(format!("https://{}/_nasgate/api/login", s.address))
+            .output()
+            .expect("curl (installed by scripts/test.sh)");
+        String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+    };
+    let ok = login(&format!("https://{}", s.address));
+    assert!(ok.starts_with("http/1.1 200"), "{ok}");
+    let cookie_line = ok
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .expect("set-cookie");
+    assert!(cookie_line.contains("; secure"), "{cookie_line}");
+    assert!(cookie_line.contains("httponly"), "{cookie_line}");
+    // The plain-http origin of the same host is another origin.
+    let refused = login(&format!("http://{}", s.address));
+    assert!(refused.starts_with("http/1.1 403"), "{refused}");
+}

@@ -404,11 +404,18 @@ where
             peer,
             body,
         };
+        let started = Instant::now();
         let mut r = match api::route(&console, &call).await {
             Ok(r) => r,
             Err(e) => e.response(),
         };
         no_store(r.headers_mut());
+        tracing::info!(
+            call = call.path.as_str(),
+            status = r.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "console"
+        );
         return r;
     }
     if method != Method::GET && method != Method::HEAD {
