@@ -489,6 +489,7 @@ def test_details_and_preview_of_image_and_text(console, server, s3, bucket):
     expect(meta).to_contain_text("owner = ops-team")
     expect(page.locator("#tags")).to_contain_text("project=alpha")
     expect(page.locator("#tags")).to_contain_text("stage=beta")
+    console.shot("details")
     expect(page.locator("#nas-path")).to_have_text(f"{server.share}/{bucket}/photos/notes.txt")
     etag = s3.head_object(Bucket=bucket, Key="photos/notes.txt")["ETag"].strip('"')
     expect(meta).to_contain_text(etag)
@@ -514,7 +515,6 @@ def test_details_and_preview_of_image_and_text(console, server, s3, bucket):
 
     page.locator('tr.object[data-key="photos/sunset.png"] button').click()
     expect(meta).to_contain_text("image/png")
-    console.shot("details")
     page.click("#action-preview")
     img = page.locator("#image-preview")
     expect(img).to_be_visible()
