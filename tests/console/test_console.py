@@ -283,12 +283,14 @@ def test_upload_folder_and_multipart_with_a_failing_part(console, s3, bucket, tm
     wait_uploads_done(page, 1)
     assert body(s3, bucket, "dropped.txt") == b"dropped one\n"
 
-    # 25 MiB in 8 MiB parts (4 parts); part 2 fails once and is retried.
+    # 25 MiB in 8 MiB parts (4 parts); part 2 fails once and is retried; part 3 finds the
+    # share busy once (503 SlowDown), which is waited out, not counted as a failure.
     big = tmp_path / "big.bin"
     data = os.urandom(25 * MiB)
     big.write_bytes(data)
     sent = []
     failed = []
+    busy = []
 
     def handle(route):
         n = part_number(route.request.url)
@@ -296,16 +298,20 @@ def test_upload_folder_and_multipart_with_a_failing_part(console, s3, bucket, tm
         if n == 2 and not failed:
             failed.append(n)
             route.fulfill(status=500, body="<Error><Code>InternalError</Code><Message>injected</Message></Error>")
+        elif n == 3 and not busy:
+            busy.append(n)
+            route.fulfill(status=503, headers={"Retry-After": "1"}, body="<Error><Code>SlowDown</Code><Message>busy</Message></Error>")
         else:
             route.continue_()
 
     console.expect_status(500, "partNumber=2")
+    console.expect_status(503, "partNumber=3")
     page.route(re.compile(r".*[?&]partNumber=\d+.*"), handle)
     page.click("#upload-clear")
     page.set_input_files("#file-input", str(big))
     wait_uploads_done(page, 1)
-    assert failed == [2]
-    assert sorted(sent) == [1, 2, 2, 3, 4]
+    assert failed == [2] and busy == [3]
+    assert sorted(sent) == [1, 2, 2, 3, 3, 4]
     expect(page.locator('.upload-item[data-key="big.bin"]')).to_contain_text("1 retried")
     head = s3.head_object(Bucket=bucket, Key="big.bin")
     assert head["ContentLength"] == len(data)
