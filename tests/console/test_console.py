@@ -759,3 +759,46 @@ def test_two_instances_behind_round_robin_proxy(make_console, tmp_path):
             lb.close()
         a.close()
         b.close()
+
+
+def test_upload_goes_on_when_an_instance_dies_behind_the_proxy(make_console, tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    a = Server(share)
+    b = Server(share)
+    lb = None
+    try:
+        lb = Nginx([f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+        s3 = s3_client(lb.base)
+        s3.create_bucket(Bucket="survivor")
+        c = make_console(lb.base)
+        page = c.page
+        c.login()
+        c.open("survivor")
+        data = os.urandom(25 * MiB)
+        (tmp_path / "big.bin").write_bytes(data)
+        done_parts = []
+        held = []
+        page.on("response", lambda r: done_parts.append(part_number(r.url)) if r.status == 200 and part_number(r.url) else None)
+        page.route(
+            re.compile(r".*[?&]partNumber=\d+.*"),
+            lambda route: held.append(route) if part_number(route.request.url) in (3, 4) else route.continue_(),
+        )
+        page.set_input_files("#file-input", str(tmp_path / "big.bin"))
+        deadline = time.monotonic() + 60
+        while sorted(done_parts) != [1, 2] or len(held) < 2:
+            assert time.monotonic() < deadline, f"parts done {done_parts}, held {len(held)}"
+            page.wait_for_timeout(100)
+        # One instance dies with the upload half done; the rest reaches the other one.
+        a.proc.kill()
+        a.proc.wait()
+        for route in held:
+            route.continue_()
+        wait_uploads_done(page, 1)
+        assert hashlib.sha256(body(s3, "survivor", "big.bin")).digest() == hashlib.sha256(data).digest()
+        expect(page.locator('tr.object[data-key="big.bin"]')).to_be_visible()
+    finally:
+        if lb:
+            lb.close()
+        a.close()
+        b.close()
