@@ -14,7 +14,7 @@ export class ApiError extends Error {
 }
 
 let onSessionLost = () => {};
-/** Called when a request finds the session gone (401 NoSession or an expired presign). */
+/** Called when a console API call finds the session gone (401 NoSession). */
 export function setSessionLostHandler(fn) {
   onSessionLost = fn;
 }
@@ -101,11 +101,7 @@ export async function s3(request, send = {}) {
       continue;
     }
     hideBanner("busy");
-    if (!res.ok) {
-      const err = s3Error(res.status, await res.text());
-      if (res.status === 403 && (err.code === "AccessDenied" || err.code === "ExpiredToken") && /expired/i.test(err.message)) onSessionLost();
-      throw err;
-    }
+    if (!res.ok) throw s3Error(res.status, await res.text());
     return res;
   }
 }

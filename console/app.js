@@ -692,6 +692,8 @@ class ObjectBrowser {
       meta,
     );
     this.details.querySelector("#action-preview").focus();
+    // On narrow screens the panel sits under the list.
+    if (matchMedia("(max-width: 900px)").matches) this.details.scrollIntoView({ block: "start" });
     const rows = [];
     const add = (label, value, cls) => rows.push(h("dt", {}, label), h("dd", { class: cls }, value));
     let head = null;

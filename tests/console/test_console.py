@@ -462,6 +462,9 @@ def test_browse_folders_deep_links_search_and_paging(console, server, s3, bucket
     phone.login()
     phone.open(bucket, "docs/")
     phone.shot("objects-phone")
+    # On a phone the details panel is under the list, scrolled to.
+    phone.page.locator('tr.object[data-key="docs/readme.txt"] button').click()
+    expect(phone.page.locator("#nas-path")).to_be_in_viewport()
     phone.page.goto(f"{server.base}/_nasgate/#/buckets")
     expect(phone.page.locator(f'tr[data-bucket="{bucket}"]')).to_be_visible()
     expect(phone.page.locator("#bucket-table")).not_to_contain_text("…", timeout=20_000)
