@@ -18,7 +18,10 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+# A loaded 2-core CI machine: assertions wait up to 20 s (they pass as soon as they hold).
+expect.set_options(timeout=20_000)
 
 REPO = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "nasgate"
