@@ -716,7 +716,7 @@ class ObjectBrowser {
       if (key.toLowerCase().startsWith("x-amz-meta-")) userMeta.push([key.slice(11), value]);
     });
     add("Metadata", userMeta.length ? h("ul", { class: "kv" }, userMeta.map(([k, v]) => h("li", {}, h("code", {}, k), " = ", v))) : h("span", { class: "muted" }, "none"));
-    const tagsCell = h("span", { class: "muted" }, "…");
+    const tagsCell = h("span", { class: "muted", id: "tags" }, "…");
     add("Tags", tagsCell);
     mount(meta, rows);
     try {

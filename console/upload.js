@@ -3,7 +3,7 @@
 // upload's id is kept in localStorage, and re-selecting the same file asks the server which
 // parts it already has (ListParts) and sends only the others.
 
-import { presign, s3xml, kids, kidText, backoff, s3, describe } from "./api.js";
+import { presign, s3xml, s3Error, kids, kidText, backoff, s3, describe } from "./api.js";
 import { h, mount, button, formatBytes, showBanner, hideBanner, icon } from "./ui.js";
 
 /** Files above this go multipart. */
@@ -75,10 +75,8 @@ function putWithProgress(url, body, headers, onProgress, signalHolder) {
       signalHolder.xhrs.delete(xhr);
       if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
       else {
-        const err = new Error(`HTTP ${xhr.status}`);
-        err.status = xhr.status;
+        const err = s3Error(xhr.status, xhr.responseText);
         err.retryAfter = Number(xhr.getResponseHeader("Retry-After")) || 0;
-        err.body = xhr.responseText;
         reject(err);
       }
     };

@@ -10,6 +10,7 @@ import io
 import os
 import re
 import struct
+import subprocess
 import tempfile
 import time
 import urllib.request
@@ -21,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ACCESS_KEY, DESKTOP, PHONE, SECRET_KEY, Nginx, Server, s3_client
+from conftest import ACCESS_KEY, DESKTOP, PHONE, SECRET_KEY, Nginx, Server, nasgate_bin, s3_client
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -805,3 +806,42 @@ def test_upload_goes_on_when_an_instance_dies_behind_the_proxy(make_console, tmp
             lb.close()
         a.close()
         b.close()
+
+
+def test_a_read_only_user_browses_and_is_refused_uploads(console, server, s3, bucket, tmp_path):
+    s3.put_object(Bucket=bucket, Key="report.txt", Body=b"quarterly\n")
+    env = dict(os.environ, NASGATE_ROOT_USER=ACCESS_KEY, NASGATE_ROOT_PASSWORD=SECRET_KEY, NASGATE_USER_SECRET="reader-secret-123")
+    subprocess.run([nasgate_bin(), "user", "add", "--policy", "readonly", server.share, "reader"], env=env, check=True, capture_output=True, timeout=30)
+    page = console.page
+    # Users are picked up by every instance within 2 s.
+    deadline = time.monotonic() + 15
+    console.expect_status(401, "/_nasgate/api/login")
+    # The readonly policy allows neither bucket policies nor tags: those cells say so.
+    console.expect_status(403, "?policy=")
+    console.expect_status(403, "?tagging=")
+    while True:
+        page.goto(f"{console.base}/_nasgate/")
+        page.fill("#access-key", "reader")
+        page.fill("#secret-key", "reader-secret-123")
+        page.click("#login-submit")
+        try:
+            expect(page.locator("#logout")).to_be_visible(timeout=2_000)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the new user cannot sign in"
+    expect(page.locator("#who-name")).to_have_text("reader")
+    expect(page.locator(".who .badge")).to_have_count(0)
+
+    console.open(bucket)
+    page.locator('tr.object[data-key="report.txt"] button').click()
+    page.click("#action-preview")
+    expect(page.locator("#text-preview")).to_have_text("quarterly\n")
+    page.keyboard.press("Escape")
+
+    (tmp_path / "nope.txt").write_bytes(b"should not land")
+    console.expect_status(403, "/nope.txt?")
+    page.set_input_files("#file-input", str(tmp_path / "nope.txt"))
+    expect(page.locator('.upload-item[data-key="nope.txt"]')).to_contain_text("Failed")
+    expect(page.locator('.upload-item[data-key="nope.txt"]')).to_contain_text("Access denied")
+    expect(page.locator("#tags")).to_contain_text("Access denied")
+    assert keys(s3, bucket) == ["report.txt"]
