@@ -109,11 +109,11 @@ class Server:
 class Nginx:
     """nginx from the shipped template scripts/lb/nginx.conf, round robin over upstreams."""
 
-    def __init__(self, upstreams):
+    def __init__(self, upstreams, template=None):
         self.dir = tempfile.mkdtemp(prefix="nasgate-console-nginx-")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        template = (REPO / "scripts" / "lb" / "nginx.conf").read_text()
+        template = template or (REPO / "scripts" / "lb" / "nginx.conf").read_text()
         servers = "".join(f"server {u} max_fails=0;\n" for u in upstreams)
         conf = (
             template.replace("@LISTEN@", f"127.0.0.1:{self.port}")

@@ -845,3 +845,61 @@ def test_a_read_only_user_browses_and_is_refused_uploads(console, server, s3, bu
     expect(page.locator('.upload-item[data-key="nope.txt"]')).to_contain_text("Access denied")
     expect(page.locator("#tags")).to_contain_text("Access denied")
     assert keys(s3, bucket) == ["report.txt"]
+
+
+# A reverse proxy that publishes nasgate under /s3/ (the prefix is stripped on the way in).
+SUBPATH_NGINX = """
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/error.log;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path @PREFIX@/client_body;
+    proxy_temp_path @PREFIX@/proxy;
+    fastcgi_temp_path @PREFIX@/fastcgi;
+    uwsgi_temp_path @PREFIX@/uwsgi;
+    scgi_temp_path @PREFIX@/scgi;
+    upstream nasgate { @UPSTREAMS@ }
+    server {
+        listen @LISTEN@;
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        location /s3/ {
+            proxy_pass http://nasgate/;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+        }
+    }
+}
+"""
+
+
+def test_console_works_behind_a_proxy_at_a_sub_path(make_console, server, s3, bucket, tmp_path):
+    s3.put_object(Bucket=bucket, Key="dir/hello.txt", Body=b"hello from a sub-path\n")
+    lb = Nginx([f"127.0.0.1:{server.port}"], template=SUBPATH_NGINX)
+    try:
+        base = f"{lb.base}/s3"
+        c = make_console(base)
+        page = c.page
+        page.goto(f"{base}/")
+        assert page.url == f"{base}/_nasgate/"
+        c.login()
+        page.get_by_role("link", name=bucket).click()
+        page.locator('tr.folder[data-prefix="dir/"] a').click()
+        page.locator('tr.object[data-key="dir/hello.txt"] button').click()
+        page.click("#action-preview")
+        expect(page.locator("#text-preview")).to_have_text("hello from a sub-path\n")
+        page.keyboard.press("Escape")
+        (tmp_path / "up.txt").write_bytes(b"uploaded through /s3/\n")
+        page.set_input_files("#file-input", str(tmp_path / "up.txt"))
+        wait_uploads_done(page, 1)
+        assert body(s3, bucket, "dir/up.txt") == b"uploaded through /s3/\n"
+        page.locator('tr.object[data-key="dir/hello.txt"] button').click()
+        page.click("#action-share")
+        expect(page.locator("#share-url")).to_have_value(re.compile(r"^" + re.escape(base) + "/"))
+        url = page.locator("#share-url").input_value()
+        page.keyboard.press("Escape")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.read() == b"hello from a sub-path\n"
+    finally:
+        lb.close()
