@@ -330,6 +330,44 @@ fn csrf_checks_and_tampered_cookies_are_refused() {
             .as_bytes(),
     );
     assert_eq!(r.status, 403);
+    // A proxy that rewrites Host says which host the browser used.
+    let r = call(
+        &s,
+        "POST",
+        "/_nasgate/api/presign",
+        &[
+            ("X-Nasgate-Console", "1"),
+            ("Origin", "https://console.example"),
+            ("X-Forwarded-Host", "console.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        Some(&cookie),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // At most 1000 requests per call; other methods than the API's own are refused.
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"method": "GET", "bucket": "data"}))
+        .collect();
+    let r = post(
+        &s,
+        "/_nasgate/api/presign",
+        Some(&cookie),
+        &json!({ "requests": many }),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(code_of(&r), "BadRequest");
+    let r = call(&s, "GET", "/_nasgate/api/login", &[], Some(&cookie), b"");
+    assert_eq!(r.status, 405);
+    let r = call(
+        &s,
+        "GET",
+        "/_nasgate/api/nothing-here",
+        &[],
+        Some(&cookie),
+        b"",
+    );
+    assert_eq!(r.status, 404);
     // The right headers pass.
     let r = post(
         &s,

@@ -50,10 +50,16 @@ fn secure(console: &Console, call: &Call) -> bool {
 }
 
 /// Refuses a state-changing call from another origin: the Origin header must be the
-/// request's own `scheme://Host`.
+/// request's own `scheme://Host`. Behind a proxy that rewrites Host, its `X-Forwarded-Host`
+/// (and `-Proto`) name the origin the browser used; a cross-site page cannot set them (a
+/// custom header needs CORS, which nasgate never grants, and a form has no headers).
 pub(super) fn same_origin(console: &Console, call: &Call) -> Result<(), ConsoleError> {
     let host = call
-        .header("host")
+        .header("x-forwarded-host")
+        .and_then(|h| h.split(',').next())
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .or_else(|| call.header("host"))
         .ok_or_else(|| ConsoleError::Forbidden("no Host header".into()))?;
     let origin = call
         .header("origin")
