@@ -880,7 +880,17 @@ fn zip_of_a_prefix_and_of_chosen_keys_unzips_byte_for_byte() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(unzip_listing(&r.body), line("2025/c.txt", &files[3].1));
-    // Listing the bucket is not hers either.
+    // Listing the bucket is not hers either: no usage, no zip of a prefix.
+    let r = call(
+        &s,
+        "GET",
+        "/_nasgate/api/usage?bucket=photos",
+        &[],
+        Some(&carol),
+        b"",
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(code_of(&r), "AccessDenied");
     let r = zip_form(
         &s,
         &carol,
