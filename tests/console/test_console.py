@@ -5,6 +5,7 @@ Each test uses its own bucket on a module-wide server; the fixtures fail a test 
 a console error, a page error or a CSP violation it did not provoke on purpose.
 """
 
+import base64
 import hashlib
 import io
 import os
@@ -16,6 +17,7 @@ import time
 import urllib.request
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -903,3 +905,24 @@ def test_console_works_behind_a_proxy_at_a_sub_path(make_console, server, s3, bu
             assert r.read() == b"hello from a sub-path\n"
     finally:
         lb.close()
+
+
+def test_deleting_more_than_1000_objects_goes_in_batches(console, s3, bucket):
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"bulk/{i:04}", Body=b"x"), range(1005)))
+    s3.put_object(Bucket=bucket, Key="stays.txt", Body=b"stays")
+    page = console.page
+    batches = []
+    page.on("request", lambda r: batches.append(r) if r.method == "POST" and "?delete=" in r.url else None)
+    console.login()
+    console.open(bucket)
+    page.get_by_label("Select bulk").check()
+    page.click("#delete-selection")
+    expect(page.locator("dialog")).to_contain_text("Delete 1005 objects (folders included)?")
+    page.locator("dialog").get_by_role("button", name="Delete 1005").click()
+    expect(page.locator("tr.folder")).to_have_count(0)
+    assert keys(s3, bucket) == ["stays.txt"]
+    assert len(batches) == 2
+    for request in batches:
+        digest = hashlib.sha256(request.post_data_buffer).digest()
+        assert request.headers["x-amz-checksum-sha256"] == base64.b64encode(digest).decode()
