@@ -287,6 +287,12 @@ fn login_logout_wrong_secret_and_the_rate_limit() {
     assert!((1..=60).contains(&wait), "{wait}");
     let r = login_as(&s, ACCESS_KEY, SECRET_KEY);
     assert_eq!(r.status, 429);
+    // Console calls are counted like S3 operations.
+    let m = call(&s, "GET", "/metrics", &[], None, b"").text();
+    assert!(
+        m.contains("operation=\"ConsoleLogin\",status=\"429\""),
+        "{m}"
+    );
 }
 
 #[test]

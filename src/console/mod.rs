@@ -410,7 +410,25 @@ where
             Err(e) => e.response(),
         };
         no_store(r.headers_mut());
+        // Known calls only, so a scan of odd paths cannot grow the metric's label set.
+        let op = match call.path.as_str() {
+            "login" => "ConsoleLogin",
+            "logout" => "ConsoleLogout",
+            "whoami" => "ConsoleWhoami",
+            "presign" => "ConsolePresign",
+            "usage" => "ConsoleUsage",
+            "zip" => "ConsoleZip",
+            _ => "ConsoleOther",
+        };
+        crate::metrics::get().request(
+            op,
+            r.status().as_u16(),
+            started.elapsed(),
+            call.body.len() as u64,
+            0,
+        );
         tracing::info!(
+            op,
             call = call.path.as_str(),
             status = r.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,
