@@ -519,6 +519,7 @@ fn presigned_urls_serve_real_s3_requests_and_expire() {
     assert_eq!(call(&s, "PUT", &urls[0], &[], None, b"").status, 200);
     // Unsigned Content-Type, metadata and checksum headers are taken, and checked.
     let sum = sha256_b64(&body);
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
     let put = call(
         &s,
         "PUT",
@@ -527,11 +528,21 @@ fn presigned_urls_serve_real_s3_requests_and_expire() {
             ("Content-Type", "text/html"),
             ("x-amz-meta-origin", "console"),
             ("x-amz-checksum-sha256", &sum),
+            ("Content-MD5", &md5),
         ],
         None,
         &body,
     );
     assert_eq!(put.status, 200, "{}", put.text());
+    let bad_md5 = call(
+        &s,
+        "PUT",
+        &urls[1],
+        &[("Content-MD5", "AAAAAAAAAAAAAAAAAAAAAA==")],
+        None,
+        &body,
+    );
+    assert_eq!(bad_md5.status, 400, "{}", bad_md5.text());
     let bad = call(
         &s,
         "PUT",
