@@ -7,13 +7,12 @@ a console error, a page error or a CSP violation it did not provoke on purpose.
 
 import base64
 import hashlib
-import io
 import os
 import re
 import struct
 import subprocess
-import tempfile
 import time
+import urllib.error
 import urllib.request
 import zipfile
 import zlib
@@ -24,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ACCESS_KEY, DESKTOP, PHONE, SECRET_KEY, Nginx, Server, nasgate_bin, s3_client
+from conftest import ACCESS_KEY, PHONE, SECRET_KEY, Nginx, Server, nasgate_bin, s3_client
 
 pytestmark = pytest.mark.timeout(120)
 
