@@ -876,7 +876,7 @@ async function preview(bucket, obj, headers) {
         const query = {};
         // Force a media type the browser only renders as media (never as a document).
         if (MEDIA_TYPES[kind]) query["response-content-type"] = MEDIA_TYPES[kind];
-        else if (type && !/svg|html|xml/.test(type)) query["response-content-type"] = type;
+        else if (type.startsWith(`${kind}/`) && !/svg|html|xml/.test(type)) query["response-content-type"] = type;
         const url = await presignOne({ method: "GET", bucket, key: obj.key, query, expires: 3600 });
         const el = {
           image: () => h("img", { src: url, alt: baseName(obj.key), id: "image-preview" }),

@@ -60,6 +60,14 @@ trailer<</Root 1 0 R>>
 """
 
 
+def wav(seconds=0.5, rate=8000):
+    """A mono 8-bit PCM WAV (a 440 Hz square wave)."""
+    n = int(seconds * rate)
+    pcm = bytes(200 if (i * 440 * 2 // rate) % 2 else 56 for i in range(n))
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate, 1, 8)
+    return b"RIFF" + struct.pack("<I", 36 + n) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", n) + pcm
+
+
 def body(s3, bucket, key):
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -491,6 +499,7 @@ def test_details_and_preview_of_image_and_text(console, server, s3, bucket):
     big_text = ("0123456789abcdef" * 4096 * 2).encode()  # 128 KiB
     s3.put_object(Bucket=bucket, Key="photos/big.log", Body=big_text)
     s3.put_object(Bucket=bucket, Key="photos/scan.pdf", Body=PDF, ContentType="application/pdf")
+    s3.put_object(Bucket=bucket, Key="photos/tone.wav", Body=wav())
     console.login()
     console.open(bucket, "photos/")
 
@@ -522,6 +531,12 @@ def test_details_and_preview_of_image_and_text(console, server, s3, bucket):
     expect(meta).to_contain_text("application/pdf")
     page.click("#action-preview")
     expect(page.locator("#pdf-preview")).to_have_attribute("src", re.compile(r"^blob:"))
+    page.keyboard.press("Escape")
+
+    # Audio plays from a presigned URL (typed by its extension even as binary/octet-stream).
+    page.locator('tr.object[data-key="photos/tone.wav"] button').click()
+    page.click("#action-preview")
+    page.wait_for_function("(() => { const a = document.querySelector('#preview audio'); return a && a.readyState >= 1 && Math.abs(a.duration - 0.5) < 0.01; })()")
     page.keyboard.press("Escape")
 
     page.locator('tr.object[data-key="photos/sunset.png"] button').click()
