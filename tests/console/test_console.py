@@ -84,6 +84,15 @@ def wait_uploads_done(page, count, timeout=90_000):
     expect(page.locator("#upload-summary")).to_have_text(re.compile(rf"^{count} uploaded"), timeout=timeout)
 
 
+def poll(page, js, timeout_s=20):
+    """Waits until the function js returns true in the page. (Not wait_for_function: its
+    polling evaluates strings with eval, which the console's CSP rightly refuses.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(js):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {js}"
+        page.wait_for_timeout(50)
+
+
 def part_number(url):
     q = parse_qs(urlparse(url).query)
     return int(q["partNumber"][0]) if "partNumber" in q else None
@@ -536,7 +545,7 @@ def test_details_and_preview_of_image_and_text(console, server, s3, bucket):
     # Audio plays from a presigned URL (typed by its extension even as binary/octet-stream).
     page.locator('tr.object[data-key="photos/tone.wav"] button').click()
     page.click("#action-preview")
-    page.wait_for_function("(() => { const a = document.querySelector('#preview audio'); return a && a.readyState >= 1 && Math.abs(a.duration - 0.5) < 0.01; })()")
+    poll(page, "() => { const a = document.querySelector('#preview audio'); return !!a && a.readyState >= 1 && Math.abs(a.duration - 0.5) < 0.01; }")
     page.keyboard.press("Escape")
 
     page.locator('tr.object[data-key="photos/sunset.png"] button').click()
@@ -544,7 +553,7 @@ def test_details_and_preview_of_image_and_text(console, server, s3, bucket):
     page.click("#action-preview")
     img = page.locator("#image-preview")
     expect(img).to_be_visible()
-    page.wait_for_function("document.querySelector('#image-preview').complete && document.querySelector('#image-preview').naturalWidth === 320")
+    poll(page, "() => document.querySelector('#image-preview').complete && document.querySelector('#image-preview').naturalWidth === 320")
     console.shot("preview")
     page.keyboard.press("Escape")
 
