@@ -850,6 +850,29 @@ fn zip_of_a_prefix_and_of_chosen_keys_unzips_byte_for_byte() {
     let want = line("2025/c.txt", &files[3].1) + &line("2024/a.txt", &files[0].1);
     assert_eq!(unzip_listing(&r.body), want);
 
+    // A chosen key that does not exist is refused before anything streams.
+    let r = zip_form(
+        &s,
+        &cookie,
+        &[
+            ("bucket", "photos"),
+            ("key", "2024/a.txt"),
+            ("key", "2024/gone.txt"),
+            ("csrf", &csrf),
+        ],
+        &o,
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(code_of(&r), "NoSuchKey");
+    let r = zip_form(
+        &s,
+        &cookie,
+        &[("bucket", "no-such-bucket"), ("csrf", &csrf)],
+        &o,
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(code_of(&r), "NoSuchBucket");
+
     // Without the token, with a wrong one, or from another origin: refused.
     for (fields, org) in [
         (vec![("bucket", "photos")], o.as_str()),

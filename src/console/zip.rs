@@ -388,11 +388,24 @@ pub async fn download(console: &Arc<Console>, call: &Call) -> Result<Response<Bo
         }
         Selection::Keys(keys)
     };
+    // Refusals come now, as a JSON error, while they still can: once the zip streams, all
+    // that is left is cutting it short. A chosen key that is missing or malformed is one.
     let store = console.s3.store().clone();
     let b = bucket.clone();
-    tokio::task::spawn_blocking(move || store.head_bucket(&b).map(|_| ()))
-        .await
-        .map_err(|_| ConsoleError::Internal)??;
+    let chosen = match &selection {
+        Selection::Keys(k) => k.clone(),
+        Selection::Prefix(_) => Vec::new(),
+    };
+    tokio::task::spawn_blocking(move || {
+        let _op = crate::ops::health::track();
+        store.head_bucket(&b)?;
+        for k in &chosen {
+            store.head(&b, k, &ReadConditions::default())?;
+        }
+        Ok::<(), StoreError>(())
+    })
+    .await
+    .map_err(|_| ConsoleError::Internal)??;
     let base = match prefix.rfind('/') {
         Some(i) => prefix[..=i].to_string(),
         None => String::new(),
