@@ -206,6 +206,7 @@ export class Uploader {
 
   async multipart(item) {
     const { file, bucket, key } = item;
+    item.partLoaded.clear(); // a retried file starts its count from what the server has
     let record = loadRecords().find((r) => sameFile(r, bucket, key, file));
     const done = new Map(); // partNumber -> etag
     let partSize = partSizeFor(file.size);
