@@ -444,6 +444,12 @@ fn sessions_end_when_the_secret_changes_or_the_user_is_disabled() {
         whoami(&s, &alice).status == 401
     });
     assert_eq!(code_of(&whoami(&s, &alice)), "NoSession");
+    // Enabling her again lets her log in anew, but the old session stays ended: an instance
+    // started after the enable knows her, and still refuses the old cookie.
+    user_cmd(share.path(), &["enable", "alice"], None);
+    let after = Server::start(share.path(), &[]);
+    assert_eq!(login_as(&after, "alice", "alice-secret-1").status, 200);
+    assert_eq!(whoami(&after, &alice).status, 401);
 
     // A new secret (remove and add again) ends bob's session though the user exists: an
     // instance started after the change knows only the new secret.

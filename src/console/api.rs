@@ -119,12 +119,14 @@ pub(super) async fn live(console: &Console, call: &Call) -> Result<Live, Console
         .open(cookie, now)
         .map_err(|_| ConsoleError::NoSession)?;
     refresh_users(console, None).await;
-    let (caller, secret) = console
+    let (caller, secret, seal) = console
         .s3
         .access()
-        .secret_for(&session.access_key)
+        .secret_and_seal(&session.access_key)
         .ok_or(ConsoleError::NoSession)?;
-    let fp = console.sessions.fingerprint(&session.access_key, &secret);
+    let fp = console
+        .sessions
+        .fingerprint(&session.access_key, &secret, &seal);
     if !bool::from(fp.as_bytes().ct_eq(session.fingerprint.as_bytes())) {
         return Err(ConsoleError::NoSession);
     }
@@ -185,11 +187,11 @@ async fn login(console: &Arc<Console>, call: &Call) -> Result<Response<Body>, Co
     let body: LoginBody = serde_json::from_slice(&call.body)
         .map_err(|_| ConsoleError::BadRequest("expected {\"accessKey\",\"secretKey\"}".into()))?;
     refresh_users(console, None).await;
-    let found = console.s3.access().secret_for(&body.access_key);
+    let found = console.s3.access().secret_and_seal(&body.access_key);
     let ok = found
         .as_ref()
-        .is_some_and(|(_, s)| bool::from(s.as_bytes().ct_eq(body.secret_key.as_bytes())));
-    let Some((caller, secret)) = found.filter(|_| ok) else {
+        .is_some_and(|(_, s, _)| bool::from(s.as_bytes().ct_eq(body.secret_key.as_bytes())));
+    let Some((caller, secret, seal)) = found.filter(|_| ok) else {
         console.login_failed(ip, Instant::now());
         tracing::info!(
             access_key = body.access_key.as_str(),
@@ -199,7 +201,7 @@ async fn login(console: &Arc<Console>, call: &Call) -> Result<Response<Body>, Co
     };
     let session = console
         .sessions
-        .issue(&body.access_key, &secret, unix_now());
+        .issue(&body.access_key, &secret, &seal, unix_now());
     tracing::info!(access_key = body.access_key.as_str(), "console login");
     let mut r = json_response(
         StatusCode::OK,

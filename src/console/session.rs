@@ -74,19 +74,26 @@ impl Sessions {
         m.finalize().into_bytes().into()
     }
 
-    /// The fingerprint of `access_key`'s current `secret`.
-    pub fn fingerprint(&self, access_key: &str, secret: &str) -> String {
-        URL_SAFE_NO_PAD
-            .encode(&self.mac(&[b"fingerprint", access_key.as_bytes(), secret.as_bytes()])[..16])
+    /// The fingerprint of `access_key`'s current `secret` and its stored `seal` (which a
+    /// disable renews).
+    pub fn fingerprint(&self, access_key: &str, secret: &str, seal: &str) -> String {
+        URL_SAFE_NO_PAD.encode(
+            &self.mac(&[
+                b"fingerprint",
+                access_key.as_bytes(),
+                secret.as_bytes(),
+                seal.as_bytes(),
+            ])[..16],
+        )
     }
 
-    /// A new session for `access_key` with `secret`, at `now`.
-    pub fn issue(&self, access_key: &str, secret: &str, now: u64) -> Session {
+    /// A new session for `access_key` with `secret` and `seal`, at `now`.
+    pub fn issue(&self, access_key: &str, secret: &str, seal: &str, now: u64) -> Session {
         Session {
             access_key: access_key.to_string(),
             issued: now,
             expires: now + IDLE_SECS,
-            fingerprint: self.fingerprint(access_key, secret),
+            fingerprint: self.fingerprint(access_key, secret, seal),
         }
     }
 
@@ -159,7 +166,7 @@ mod tests {
     #[test]
     fn sealed_sessions_open_and_tampering_is_refused() {
         let s = Sessions::new("root-secret-1");
-        let session = s.issue("alice", "alice-secret", 1000);
+        let session = s.issue("alice", "alice-secret", "seal", 1000);
         let cookie = s.seal(&session);
         assert_eq!(s.open(&cookie, 1001), Ok(session.clone()));
         // Another root secret cannot open it.
@@ -188,7 +195,7 @@ mod tests {
     #[test]
     fn renewal_after_half_the_lifetime_and_never_past_the_maximum() {
         let s = Sessions::new("r");
-        let session = s.issue("a", "b", 0);
+        let session = s.issue("a", "b", "s", 0);
         assert!(s.renewal(&session, IDLE_SECS / 2 - 1).is_none());
         let renewed = s.renewal(&session, IDLE_SECS / 2 + 1).unwrap();
         assert_eq!(renewed.expires, IDLE_SECS / 2 + 1 + IDLE_SECS);
@@ -205,7 +212,17 @@ mod tests {
     #[test]
     fn fingerprint_follows_the_secret() {
         let s = Sessions::new("r");
-        assert_ne!(s.fingerprint("a", "one"), s.fingerprint("a", "two"));
-        assert_eq!(s.fingerprint("a", "one"), s.fingerprint("a", "one"));
+        assert_ne!(
+            s.fingerprint("a", "one", "x"),
+            s.fingerprint("a", "two", "x")
+        );
+        assert_ne!(
+            s.fingerprint("a", "one", "x"),
+            s.fingerprint("a", "one", "y")
+        );
+        assert_eq!(
+            s.fingerprint("a", "one", "x"),
+            s.fingerprint("a", "one", "x")
+        );
     }
 }
