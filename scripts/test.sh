@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every nasgate test: installs what the tests need (Debian packages, Python S3 clients),
-# checks formatting and lints, runs the whole workspace's tests, then the client matrix (real
-# S3 clients against a real nasgate), then the Windows build and its tests under Wine
+# Runs every nasgate test: installs what the tests need (Debian packages, Python S3 clients,
+# Playwright), checks formatting and lints, runs the whole workspace's tests, then the client
+# matrix (real S3 clients against a real nasgate), the web console in headless Chromium
+# (scripts/console-test.sh), then the Windows build and its tests under Wine
 # (scripts/windows.sh). Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ if [ ${#apt_needed[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_needed[@]}" >/dev/null
 fi
 
-# Python S3 clients for the client matrix, at the pinned versions.
+# Python S3 clients for the client matrix and Playwright/pytest for the console tests, at the
+# pinned versions.
 if ! python3 - scripts/requirements-test.txt 2>/dev/null <<'EOF'
 import sys
 from importlib.metadata import version
@@ -48,5 +50,7 @@ while read -r assignment; do export "${assignment?}"; done <<<"$gluster_env"
 cargo test --workspace
 # Real S3 clients (awscli, boto3, MinIO SDK, s3cmd, rclone, s3fs) against the binary cargo test just built.
 NASGATE_BIN=target/debug/nasgate scripts/client-matrix.sh
+# The web console in headless Chromium (Playwright) against the same binary.
+NASGATE_BIN=target/debug/nasgate scripts/console-test.sh
 # The Windows build, and its S3 and lock tests under Wine.
 scripts/windows.sh

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod config;
+pub mod console;
 pub mod debug;
 pub mod lock;
 pub mod metrics;

@@ -266,6 +266,17 @@ struct ServeArgs {
         value_name = "FILE"
     )]
     tls_key: Option<PathBuf>,
+    /// Serve the web console at /_nasgate/ (browsers opening / are sent there);
+    /// --console=false turns it off.
+    #[arg(
+        long,
+        env = "NASGATE_CONSOLE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    console: bool,
     /// Benchmarks only: skip the fcntl locks on the share (in-process locks stay). Never use
     /// this with more than one instance: nothing would keep hosts apart.
     #[arg(long, hide = true)]
@@ -441,6 +452,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             keepalive_timeout: Duration::from_secs(args.keepalive_timeout.max(1)),
             max_connections,
         },
+        console: args.console,
     };
     runtime.block_on(nasgate::server::run(
         options,

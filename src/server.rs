@@ -66,6 +66,8 @@ pub struct ServerOptions {
     pub health: Health,
     /// Limits on every client connection.
     pub limits: connections::Limits,
+    /// Serve the web console under `/_nasgate/` (and send browsers opening `/` there).
+    pub console: bool,
 }
 
 /// Requests in flight, and whether new ones are still welcome.
@@ -200,13 +202,43 @@ pub async fn run(
             Ok(entered)
         }
     });
+    let root_secret = config.credentials.secret_key.clone();
+    let s3_front = S3::new(store.clone(), config);
+    // The console counts as in flight for the drain, but its static files and session
+    // checks do not need the share, so a stalled share does not turn them away.
+    let console_gate = gate.clone();
+    let entered = warp::any().and_then(move || {
+        let gate = console_gate.clone();
+        async move { gate.enter().ok_or_else(|| warp::reject::custom(Draining)) }
+    });
+    let console_on = options.console;
+    let console =
+        crate::console::Console::new(s3_front.clone(), &root_secret, options.tls.is_some());
+    let console_routes = warp::any()
+        .and_then(move || async move {
+            if console_on {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+        .and(entered)
+        .and(
+            crate::console::root_redirect()
+                .or(crate::console::filter(console))
+                .unify(),
+        )
+        .map(|_in_flight: InFlight, resp: Response<Body>| resp);
     let s3 = admitted
-        .and(crate::s3::filter(S3::new(store.clone(), config)))
+        .and(crate::s3::filter(s3_front))
         .map(|_in_flight: InFlight, resp: Response<Body>| resp);
     let routes = live
         .or(ready)
         .unify()
         .or(metrics)
+        .unify()
+        .or(console_routes)
         .unify()
         .or(s3)
         .unify()

@@ -190,6 +190,25 @@ impl Access {
         Some((Caller::User(access_key.to_string()), u.secret.clone()))
     }
 
+    /// Like `secret_for`, with the user's current seal (empty for root): what a console
+    /// session's fingerprint covers, so a new secret or a disable ends the session.
+    pub fn secret_and_seal(&self, access_key: &str) -> Option<(Caller, String, String)> {
+        if access_key == self.root.access_key {
+            return Some((Caller::Root, self.root.secret_key.clone(), String::new()));
+        }
+        let users = self.users();
+        let u = users.get(access_key)?;
+        if !u.enabled {
+            crate::metrics::get().denied("disabled_user");
+            return None;
+        }
+        Some((
+            Caller::User(access_key.to_string()),
+            u.secret.clone(),
+            u.seal.clone(),
+        ))
+    }
+
     /// Whether answering a request on `bucket` would first have to look at the share (a
     /// re-check is due); the front then runs `refresh` on the blocking pool, so the async
     /// workers never wait on the NAS for access decisions.
@@ -543,9 +562,24 @@ impl<'a> UserAdmin<'a> {
         })
     }
 
-    /// Enables or disables a user.
+    /// Enables or disables a user. Disabling re-seals the secret (same secret, new nonce):
+    /// console sessions fingerprint the seal, so enabling the user again does not bring
+    /// back the sessions the disable ended.
     pub fn set_status(&self, access_key: &str, status: Status) -> Result<(), AccessError> {
-        self.edit(access_key, |u| u.status = status)
+        self.change(|doc| match doc.users.get_mut(access_key) {
+            Some(u) => {
+                if status == Status::Disabled && u.status != Status::Disabled {
+                    // A seal that does not open is left as it is: that user is skipped
+                    // anyway, and disabling must not fail on it.
+                    if let Ok(secret) = self.sealer.open(access_key, &u.sealed_secret) {
+                        u.sealed_secret = self.sealer.seal(access_key, &secret)?;
+                    }
+                }
+                u.status = status;
+                Ok(())
+            }
+            None => Err(UserError::NoSuchUser(access_key.into()).into()),
+        })
     }
 
     /// Gives a user another policy.

@@ -111,6 +111,9 @@ pub struct User {
     pub enabled: bool,
     /// The identity policy.
     pub policy: Policy,
+    /// The stored seal of the secret: a new one (fresh nonce) on every add and disable, so
+    /// console sessions that fingerprint it stay ended when a disabled user is enabled again.
+    pub seal: String,
 }
 
 /// What a policy argument names: a built-in or a custom document.
@@ -253,6 +256,7 @@ pub fn load(doc: &UsersDoc, sealer: &Sealer) -> BTreeMap<String, User> {
                 secret,
                 enabled: u.status == Status::Enabled,
                 policy,
+                seal: u.sealed_secret.clone(),
             },
         );
     }

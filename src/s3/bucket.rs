@@ -329,7 +329,35 @@ fn decode_token(t: &str) -> Result<String, S3Error> {
 pub async fn delete_objects(s3: &Arc<S3>, req: Request) -> S3Result {
     let bucket = req.bucket()?.to_string();
     let (decoder, _) = Decoder::for_request(&req)?;
+    // S3 wants the body's integrity proven by Content-MD5 or a flexible checksum (browsers
+    // have no MD5, so the console sends x-amz-checksum-sha256); whichever is sent must match.
+    let content_md5 = req
+        .header("content-md5")
+        .map(crate::store::checksum::parse_content_md5)
+        .transpose()
+        .map_err(|e| {
+            S3Error::bad(
+                S3Code::from(&e),
+                "The Content-MD5 you specified is not valid.",
+            )
+        })?;
+    let sums = body::checksums(&req)?;
     let body = body::collect(req.body, decoder, s3.config.idle_timeout, 2 * 1024 * 1024).await?;
+    if content_md5.is_some() || !sums.expected.is_empty() {
+        let algorithms: Vec<_> = sums.expected.iter().map(|c| c.algorithm).collect();
+        let mut h = crate::store::checksum::Hashers::new(&algorithms);
+        h.update(&body);
+        let digests = h.finish();
+        let bad = |e: crate::store::checksum::ChecksumError| {
+            S3Error::bad(S3Code::from(&e), e.to_string())
+        };
+        if let Some(md5) = &content_md5 {
+            digests.verify_md5(md5).map_err(bad)?;
+        }
+        for c in &sums.expected {
+            digests.verify(c).map_err(bad)?;
+        }
+    }
     let delete: xml::Delete = xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
     if delete.objects.len() > 1000 {
         return Err(S3Error::malformed_xml());

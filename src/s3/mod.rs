@@ -264,6 +264,18 @@ async fn handle(
         h.insert("x-amz-id-2", v);
     }
     h.insert("server", HeaderValue::from_static("nasgate"));
+    if matches!(op, Operation::GetObject | Operation::HeadObject) {
+        // Stored XSS: an HTML or SVG object opened at its URL on the console's origin must
+        // not run script there (the console's own files come from /_nasgate/, not here).
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(crate::console::OBJECT_CSP),
+        );
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+    }
     if close_after {
         h.insert("connection", HeaderValue::from_static("close"));
     }

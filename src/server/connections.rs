@@ -160,12 +160,13 @@ pub async fn serve<S>(
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => connection(&http, tcp, service, stop, limits.keepalive_timeout).await,
+                None => connection(&http, tcp, peer, service, stop, limits.keepalive_timeout).await,
                 Some(acceptor) => {
                     // A handshake that never finishes is a slow header by other means.
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            connection(&http, stream, service, stop, limits.keepalive_timeout).await
+                            connection(&http, stream, peer, service, stop, limits.keepalive_timeout)
+                                .await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -182,6 +183,7 @@ pub async fn serve<S>(
 async fn connection<I, S>(
     http: &Http,
     io: I,
+    peer: SocketAddr,
     service: S,
     mut stop: watch::Receiver<bool>,
     idle: Duration,
@@ -198,6 +200,7 @@ async fn connection<I, S>(
     let service = Counted {
         inner: service,
         activity: activity.clone(),
+        peer: Peer(peer),
     };
     let conn = http.serve_connection(io, service);
     tokio::pin!(conn);
@@ -326,7 +329,13 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
 struct Counted<S> {
     inner: S,
     activity: Arc<Activity>,
+    peer: Peer,
 }
+
+/// The client's address, in every request's extensions (the console's login limit counts
+/// attempts per client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
 
 /// One request being answered; the count drops when its answer is ready (or abandoned).
 struct Busy(Arc<Activity>);
@@ -351,7 +360,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        req.extensions_mut().insert(self.peer);
         self.activity.busy.fetch_add(1, Ordering::SeqCst);
         let busy = Busy(self.activity.clone());
         let answer = self.inner.call(req);

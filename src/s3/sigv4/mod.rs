@@ -38,12 +38,14 @@ mod canonical;
 mod date;
 mod parse;
 mod post;
+mod presign;
 #[cfg(test)]
 mod tests;
 mod verify;
 
 pub(crate) use date::parse_amz_date;
 pub use post::{verify_post, PostSignature};
+pub use presign::presign_signature;
 pub use verify::verify;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -66,13 +68,13 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
 
 /// RFC 3986 unreserved characters: everything else is percent-encoded.
-pub(super) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 /// The path keeps its `/` separators; every other byte is encoded like a query value.
-pub(super) const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
+pub(crate) const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// A request as the verifier sees it.
 #[derive(Debug, Clone, Copy)]
