@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Counts the system calls a release `nasgate serve` makes per small-object operation (PUT,
-# GET, HEAD, DELETE of 4 KiB): on a NAS each call on the share is a network round trip, so
+# Counts the system calls a release `nasgate serve` makes per small-object operation (PUT of
+# a new key, PUT over an existing one, GET, HEAD, DELETE of 4 KiB): on a NAS each call on the share is a network round trip, so
 # these counts are what the small-object rows cost there (GitHub issue 18).
 #
 # Usage: scripts/syscalls.sh [--ops N] [--binary PATH]
@@ -80,13 +80,14 @@ for line in open(path):
         calls[f[-1]] = n
 total = sum(calls.values())
 top = sorted(calls.items(), key=lambda kv: -kv[1])
-print(f"{name:7} {total / ops:6.1f} calls/request: " +
+print(f"{name:8} {total / ops:6.1f} calls/request: " +
       ", ".join(f"{k} {v / ops:.1f}" for k, v in top if v / ops >= 0.05))
 EOF
 }
 
 URLS="$EP/sys/d/k[1-$OPS]"
-count PUT -T "$WORK/obj" "$URLS"
+count PUT-new -T "$WORK/obj" "$URLS"
+count PUT-over -T "$WORK/obj" "$URLS"
 count GET -o /dev/null "$URLS"
 count HEAD -I "$URLS"
 count DELETE -X DELETE "$URLS"
