@@ -56,6 +56,16 @@ fn buckets_are_created_once_listed_by_name_and_deleted_only_when_empty() {
             s.store.delete_bucket("alpha"),
             Err(StoreError::NoSuchBucket(_))
         ));
+        // Reads look the bucket up only when the object is missing, and still tell the two
+        // apart.
+        for key in ["d/k", "empty-dir/"] {
+            let r = s.store.get("alpha", key, &ReadConditions::default());
+            assert!(matches!(r, Err(StoreError::NoSuchBucket(_))), "{key}");
+            let r = s.store.head("alpha", key, &ReadConditions::default());
+            assert!(matches!(r, Err(StoreError::NoSuchBucket(_))), "{key}");
+        }
+        assert!(!s.path().join("alpha").exists(), "a read makes nothing");
+        assert!(!s.path().join(".minio.sys/buckets/alpha").exists());
         // The name is free again.
         s.store.create_bucket("alpha").expect("re-create");
         assert!(all_keys(&s, "alpha").is_empty());

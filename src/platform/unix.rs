@@ -257,22 +257,43 @@ impl Root {
     }
 
     /// Creates directory `rel` and any missing parents; existing ones are fine.
+    ///
+    /// Every call on a NAS is a round trip, and the directory is there in the common case:
+    /// one lookup settles that; otherwise only the missing components are made, from the
+    /// deepest existing one down.
     pub fn create_dir_all(&self, rel: &Path) -> io::Result<()> {
         check_relative(rel)?;
-        let mut sofar = PathBuf::new();
-        for part in rel.iter() {
-            sofar.push(part);
-            match self.create_dir(&sofar) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    if self.stat(&sofar)?.kind != FileKind::Dir {
-                        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+        match self.stat(rel) {
+            Ok(st) if st.kind == FileKind::Dir => Ok(()),
+            Ok(_) => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.create_missing(rel),
+            Err(e) => Err(e),
         }
-        Ok(())
+    }
+
+    /// Makes `rel`, first its parents when they are missing too.
+    fn create_missing(&self, rel: &Path) -> io::Result<()> {
+        let made = |r: io::Result<()>| match r {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if self.stat(rel)?.kind != FileKind::Dir {
+                    return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+                }
+                Ok(())
+            }
+            r => r,
+        };
+        match self.create_dir(rel) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    Some(parent) => {
+                        self.create_missing(parent)?;
+                        made(self.create_dir(rel))
+                    }
+                    None => Err(e),
+                }
+            }
+            r => made(r),
+        }
     }
 
     /// Creates one directory; its parent must exist.
@@ -705,6 +726,38 @@ pub fn copy_range(from: &File, from_offset: u64, to: &File, len: u64) -> io::Res
     Ok(done)
 }
 
+/// Starts writing `len` bytes of `file` from `offset` back to the disk without waiting for
+/// it, so a later fsync only waits for what was written since: the upload and the disk then
+/// work at the same time. Only a hint: where the kernel has no such call it does nothing.
+pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a valid fd; the call only schedules I/O on the given range.
+        let r = unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            // Filesystems without it (FUSE, some NAS clients) say so: then it is a no-op.
+            return match e.raw_os_error() {
+                Some(libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL | libc::ESPIPE) => Ok(()),
+                _ => Err(e),
+            };
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        Ok(())
+    }
+}
+
 /// Reads at `offset` without moving the file position (several readers share one handle).
 pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
@@ -1063,4 +1116,37 @@ pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
     // rlim_t is u64 on Linux but not on every Unix.
     #[allow(clippy::unnecessary_cast)]
     Ok((lim.rlim_cur as u64, lim.rlim_max as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_dir_all_makes_what_is_missing_and_refuses_a_file_in_the_way() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = Root::at(tmp.path()).expect("root");
+        root.create_dir_all(Path::new("a/b/c")).expect("fresh");
+        assert!(tmp.path().join("a/b/c").is_dir());
+        root.create_dir_all(Path::new("a/b/c"))
+            .expect("already there");
+        root.create_dir_all(Path::new("a/b/d/e"))
+            .expect("partly there");
+        assert!(tmp.path().join("a/b/d/e").is_dir());
+
+        std::fs::write(tmp.path().join("a/f"), b"x").expect("file");
+        for rel in ["a/f", "a/f/g", "a/f/g/h"] {
+            let e = root.create_dir_all(Path::new(rel)).expect_err(rel);
+            assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR), "{rel}: {e}");
+        }
+        assert!(tmp.path().join("a/f").is_file(), "the file stays");
+
+        std::os::unix::fs::symlink(tmp.path().join("a"), tmp.path().join("link")).expect("link");
+        assert!(root.create_dir_all(Path::new("link/x")).is_err());
+        assert!(
+            !tmp.path().join("a/x").exists(),
+            "nothing made through a symlink"
+        );
+        assert!(root.create_dir_all(Path::new("../escape")).is_err());
+    }
 }

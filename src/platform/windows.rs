@@ -668,6 +668,12 @@ pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
+/// Starting writeback early is a Linux hint; Windows flushes at the final sync only.
+pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let _ = (file, offset, len);
+    Ok(())
+}
+
 /// Writes all of `buf` at `offset`.
 pub fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
     while !buf.is_empty() {

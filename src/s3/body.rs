@@ -205,17 +205,30 @@ pub fn trailer_checksum(trailers: &Trailers, alg: ChecksumAlgorithm) -> Result<C
 pub trait Sink: Send + 'static {
     /// Appends payload bytes.
     fn write(&mut self, buf: &[u8]) -> Result<(), StoreError>;
+
+    /// Appends payload bytes the sink may keep a reference to instead of copying them.
+    fn write_bytes(&mut self, buf: Bytes) -> Result<(), StoreError> {
+        self.write(&buf)
+    }
 }
 
 impl Sink for Upload {
     fn write(&mut self, buf: &[u8]) -> Result<(), StoreError> {
         Upload::write(self, buf)
     }
+
+    fn write_bytes(&mut self, buf: Bytes) -> Result<(), StoreError> {
+        Upload::write_bytes(self, buf)
+    }
 }
 
 impl Sink for PartUpload {
     fn write(&mut self, buf: &[u8]) -> Result<(), StoreError> {
         PartUpload::write(self, buf)
+    }
+
+    fn write_bytes(&mut self, buf: Bytes) -> Result<(), StoreError> {
+        PartUpload::write_bytes(self, buf)
     }
 }
 
@@ -259,7 +272,13 @@ pub async fn receive<S: Sink, T: Send + 'static>(
                             "Your request was too big.",
                         ));
                     }
-                    sink.write(payload).map_err(S3Error::from)?;
+                    // A plain body is the payload itself: pass the received buffer on whole.
+                    let same = payload.as_ptr() == raw.as_ptr() && payload.len() == raw.len();
+                    if same {
+                        sink.write_bytes(raw).map_err(S3Error::from)?;
+                    } else {
+                        sink.write(payload).map_err(S3Error::from)?;
+                    }
                 }
                 Some(Piece::End) => break,
                 // The connection failed or stalled: drop everything staged.

@@ -9,6 +9,7 @@ pub mod fsck;
 pub mod io;
 pub mod layout;
 pub mod list;
+mod listed;
 pub mod meta;
 pub mod multipart;
 pub mod object;
@@ -249,11 +250,8 @@ pub struct Store {
     locks: Arc<Locks>,
     instance: String,
     config: StoreConfig,
-    /// ETags of recently listed objects, each valid while its data file keeps the identity,
-    /// size and mtime it had (an ETag changes only with the bytes): a listing then skips
-    /// reading every fs.json.
-    listed:
-        parking_lot::Mutex<std::collections::HashMap<String, (crate::platform::Stat, Box<str>)>>,
+    /// ETags of recently listed objects, so a listing skips reading every fs.json.
+    listed: parking_lot::Mutex<listed::Listed>,
     /// The lock on this instance's staging `owner` file (re-taken after a reconnect, taken
     /// away only in drop).
     owner: parking_lot::Mutex<Option<ShareLock>>,
@@ -281,9 +279,6 @@ fn lock_owner(root: &Root, locks: &Locks, instance: &str) -> Result<ShareLock> {
     Ok(lock)
 }
 
-/// Most entries the listing cache keeps before it starts over (about 20 MiB).
-const LISTED_MAX: usize = 131_072;
-
 impl Store {
     /// Opens the store on the share behind `locks`: checks or creates format.json and this
     /// instance's staging directory, whose `owner` file stays locked while the store lives.
@@ -297,7 +292,7 @@ impl Store {
             locks,
             instance,
             config,
-            listed: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            listed: parking_lot::Mutex::new(listed::Listed::default()),
             owner: parking_lot::Mutex::new(Some(lock)),
         })
     }

@@ -72,6 +72,11 @@ impl PartUpload {
         self.staged.write(buf)
     }
 
+    /// Appends body bytes without copying them for the hasher.
+    pub fn write_bytes(&mut self, buf: bytes::Bytes) -> Result<()> {
+        self.staged.write_bytes(buf)
+    }
+
     /// Adds a checksum the part must have, known only after the body (an HTTP trailer); its
     /// algorithm must have been requested when the part began.
     pub fn expect_checksum(&mut self, c: Checksum) {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::lock::{Create, LockError, ReadGuard, WriteGuard};
@@ -21,29 +22,51 @@ use super::{crash_point, io, Conflict, Result, Store, StoreError};
 /// prune or replacement before it reports the share as too busy.
 pub(super) const RETRIES: usize = 16;
 
-/// Runs `a` and `b` at the same time (b on this thread) and returns the first error; one
-/// after the other when no thread can be had.
-fn both(a: impl FnOnce() -> Result<()> + Send, b: impl FnOnce() -> Result<()>) -> Result<()> {
-    let slot = parking_lot::Mutex::new(Some(a));
-    let run_a = || match slot.lock().take() {
-        Some(a) => a(),
-        None => Ok(()),
+/// Runs `a` and `b` at the same time (b on this thread) and returns the first error.
+///
+/// `a` goes to the runtime's blocking pool, whose idle threads are reused: a thread of its
+/// own per call cost some thirty system calls and its start-up time on every publish. If no
+/// pool thread has picked `a` up by the time `b` is done, this thread runs it itself, so a
+/// saturated pool delays nothing and can never deadlock. Outside a runtime, a scoped thread.
+fn both(
+    a: impl FnOnce() -> Result<()> + Send + 'static,
+    b: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    type Job = Box<dyn FnOnce() -> Result<()> + Send>;
+    let failed = || StoreError::Io {
+        op: "fsync",
+        path: PathBuf::new(),
+        source: std::io::Error::other("the syncing thread failed"),
     };
-    std::thread::scope(|s| {
-        let other = std::thread::Builder::new().spawn_scoped(s, run_a);
-        let mine = b();
-        let theirs = match other {
-            Ok(h) => h.join().unwrap_or_else(|_| {
-                Err(StoreError::Io {
-                    op: "fsync",
-                    path: PathBuf::new(),
-                    source: std::io::Error::other("the syncing thread failed"),
-                })
-            }),
-            Err(_) => run_a(),
-        };
-        mine.and(theirs)
-    })
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return std::thread::scope(|s| {
+            let other = std::thread::Builder::new().spawn_scoped(s, a);
+            match other {
+                Ok(h) => {
+                    let mine = b();
+                    mine.and(h.join().unwrap_or_else(|_| Err(failed())))
+                }
+                Err(_) => Err(failed()),
+            }
+        });
+    };
+    let slot: Arc<parking_lot::Mutex<Option<Job>>> =
+        Arc::new(parking_lot::Mutex::new(Some(Box::new(a))));
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let helper_slot = slot.clone();
+    drop(runtime.spawn_blocking(move || {
+        let job = helper_slot.lock().take();
+        if let Some(job) = job {
+            let _ = tx.send(job());
+        }
+    }));
+    let mine = b();
+    let job = slot.lock().take();
+    let theirs = match job {
+        Some(job) => job(),
+        None => rx.recv().unwrap_or_else(|_| Err(failed())),
+    };
+    mine.and(theirs)
 }
 
 /// Whether removing an object also removes the directories it leaves empty.
@@ -285,6 +308,11 @@ impl Upload {
     /// Appends body bytes.
     pub fn write(&mut self, buf: &[u8]) -> Result<()> {
         self.staged.write(buf)
+    }
+
+    /// Appends body bytes without copying them for the hasher.
+    pub fn write_bytes(&mut self, buf: bytes::Bytes) -> Result<()> {
+        self.staged.write_bytes(buf)
     }
 
     /// Bytes received so far.
@@ -616,7 +644,17 @@ impl Store {
         let mut record_file = self.unsynced_record(&record)?;
         // Data and record reach the disk together: two fsyncs issued at once share one
         // journal commit on most filesystems, where one after the other pay for two.
-        both(|| data.sync(), || record_file.sync())?;
+        if self.durable() {
+            let file = data
+                .file()
+                .try_clone()
+                .map_err(StoreError::io("fsync", data.path()))?;
+            let path = data.path().to_path_buf();
+            both(
+                move || file.sync_all().map_err(StoreError::io("fsync", &path)),
+                || record_file.sync(),
+            )?;
+        }
         let conflict = |kind| StoreError::KeyConflict {
             bucket: bucket.into(),
             key: key.into(),
@@ -624,17 +662,24 @@ impl Store {
         };
         for _ in 0..RETRIES {
             self.head_bucket(bucket)?;
-            match self.make_dirs(&meta_dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotADirectory => {
-                    return Err(conflict(Conflict::MetadataBlocked))
-                }
-                Err(e) => return Err(StoreError::io("create", &meta_dir)(e)),
-            }
+            // The metadata directory is there for every object written before: it is made
+            // only when the lock file cannot be created without it, which saves a lookup
+            // (a NAS round trip) per overwrite.
             let guard = match self.locks.write(&meta_rel, Create::Yes) {
                 Ok(g) => g,
-                // The directory was pruned by a concurrent delete: make it again.
-                Err(LockError::NotFound { .. }) => continue,
+                Err(LockError::NotFound { .. }) => {
+                    match self.make_dirs(&meta_dir) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                            return Err(conflict(Conflict::MetadataBlocked))
+                        }
+                        Err(e) => return Err(StoreError::io("create", &meta_dir)(e)),
+                    }
+                    continue;
+                }
+                Err(LockError::Io { source, .. }) if source.kind() == ErrorKind::NotADirectory => {
+                    return Err(conflict(Conflict::MetadataBlocked))
+                }
                 Err(e) => return Err(e.into()),
             };
             if let Err(e) = self.place_data(&guard, bucket, key, cond, &mut data) {
@@ -652,9 +697,19 @@ impl Store {
                 .map_err(StoreError::io("rename", &meta_rel))?;
             crash_point("publish.meta-placed");
             if self.durable() {
-                let sync_dir = |d: &Path| self.root.sync_dir(d).map_err(StoreError::io("fsync", d));
-                let parent = data_rel.parent().unwrap_or(Path::new(""));
-                both(|| sync_dir(parent), || sync_dir(&meta_dir))?;
+                let parent = data_rel.parent().unwrap_or(Path::new("")).to_path_buf();
+                let root = self.root.clone();
+                both(
+                    move || {
+                        root.sync_dir(&parent)
+                            .map_err(StoreError::io("fsync", &parent))
+                    },
+                    || {
+                        self.root
+                            .sync_dir(&meta_dir)
+                            .map_err(StoreError::io("fsync", &meta_dir))
+                    },
+                )?;
             }
             drop(guard);
             return Ok(ObjectInfo::from_record(bucket, key, &st, &record));
@@ -684,19 +739,25 @@ impl Store {
         };
         self.check_write(guard, bucket, key, cond)?;
         crash_point("publish.locked");
-        if let Some(parent) = data_rel.parent() {
-            match self.make_dirs(parent) {
-                Ok(()) => {}
-                Err(e)
-                    if e.kind() == ErrorKind::NotADirectory
-                        || e.kind() == ErrorKind::AlreadyExists =>
-                {
-                    return Err(conflict(Conflict::ParentIsObject))
+        // Directories on the way are made only when the rename says they are missing: a key
+        // in an existing directory then costs no lookup of it.
+        let mut placed = data.place(&data_rel);
+        if let (Err(e), Some(parent)) = (&placed, data_rel.parent()) {
+            if e.kind() == ErrorKind::NotFound {
+                match self.make_dirs(parent) {
+                    Ok(()) => {}
+                    Err(e)
+                        if e.kind() == ErrorKind::NotADirectory
+                            || e.kind() == ErrorKind::AlreadyExists =>
+                    {
+                        return Err(conflict(Conflict::ParentIsObject))
+                    }
+                    Err(e) => return Err(StoreError::io("create", parent)(e)),
                 }
-                Err(e) => return Err(StoreError::io("create", parent)(e)),
+                placed = data.place(&data_rel);
             }
         }
-        match data.place(&data_rel) {
+        match placed {
             Ok(()) => Ok(()),
             Err(e)
                 if e.kind() == ErrorKind::IsADirectory
@@ -789,10 +850,20 @@ impl Store {
     /// Opens `bucket/key` for reading under its shared lock, which the reader holds until
     /// dropped; checks `cond` first.
     pub fn get(&self, bucket: &str, key: &str, cond: &ReadConditions) -> Result<ObjectReader> {
-        self.check_names(bucket, key)?;
-        let no_such_key = || StoreError::NoSuchKey {
-            bucket: bucket.into(),
-            key: key.into(),
+        layout::check_key(key)?;
+        if layout::is_dir_key(key) {
+            self.head_bucket(bucket)?;
+        } else {
+            layout::check_bucket(bucket)?;
+        }
+        // An object that is there proves its bucket is: only a missing one pays for the
+        // bucket lookup (a NAS round trip), to tell NoSuchBucket from NoSuchKey.
+        let no_such_key = || match self.head_bucket(bucket) {
+            Ok(_) => StoreError::NoSuchKey {
+                bucket: bucket.into(),
+                key: key.into(),
+            },
+            Err(e) => e,
         };
         let data_rel = layout::data(bucket, key);
         if layout::is_dir_key(key) {
@@ -1002,11 +1073,14 @@ impl Store {
             return Ok(());
         }
         for _ in 0..RETRIES {
-            self.make_dirs(&meta_dir)
-                .map_err(StoreError::io("create", &meta_dir))?;
+            // As in publish: the directory is made only when the lock file needs it.
             let guard = match self.locks.write(&meta_rel, Create::Yes) {
                 Ok(g) => g,
-                Err(LockError::NotFound { .. }) => continue,
+                Err(LockError::NotFound { .. }) => {
+                    self.make_dirs(&meta_dir)
+                        .map_err(StoreError::io("create", &meta_dir))?;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             // Data first: a crash after it leaves orphaned metadata (invisible), never an
@@ -1174,9 +1248,7 @@ impl Store {
                 record.nasgate = Some(Stamp::of(&st));
             }
             self.replace_record(&guard, &meta_rel, &record)?;
-            self.listed
-                .lock()
-                .remove(data_rel.to_string_lossy().as_ref());
+            self.listed.lock().remove(&data_rel);
             return Ok(ObjectInfo::from_record(bucket, key, &st, &record));
         }
         Err(StoreError::Busy(LockError::Timeout {
@@ -1258,7 +1330,6 @@ impl Store {
             // Directory objects: size 0 and the empty ETag, nothing to cache.
             return self.listed_uncached(bucket, key, &st);
         }
-        let cache_key = data_rel.to_string_lossy().into_owned();
         let slim = |st: &Stat, etag: &str| ObjectInfo {
             bucket: bucket.into(),
             key: key.into(),
@@ -1269,19 +1340,14 @@ impl Store {
             parts: Vec::new(),
             checksums: Vec::new(),
         };
-        if let Some((seen, etag)) = self.listed.lock().get(&cache_key) {
-            if *seen == st {
-                return Ok(Some(slim(&st, etag)));
-            }
+        let cached = self.listed.lock().get(&data_rel, &st);
+        if let Some(etag) = cached {
+            return Ok(Some(slim(&st, &etag)));
         }
         let Some(info) = self.listed_uncached(bucket, key, &st)? else {
             return Ok(None);
         };
-        let mut cache = self.listed.lock();
-        if cache.len() >= super::LISTED_MAX {
-            cache.clear();
-        }
-        cache.insert(cache_key, (st, info.etag.as_str().into()));
+        self.listed.lock().insert(&data_rel, &st, &info.etag);
         Ok(Some(slim(&st, &info.etag)))
     }
 

@@ -88,7 +88,16 @@ impl Drop for TempFile {
 pub(crate) struct Staged {
     pub(crate) temp: TempFile,
     hashing: Hashing,
+    /// Bytes written to the file.
+    written: u64,
+    /// Where the part of the file whose writeback has not been started begins.
+    unflushed: u64,
 }
+
+/// A durable upload starts the writeback of every this many bytes as soon as they are
+/// written, so the disk works while the body still arrives and the final fsync only waits
+/// for the tail instead of the whole object.
+pub(crate) const WRITEBACK_STEP: u64 = 4 << 20;
 
 /// Bodies longer than this are hashed on a thread of their own while the next bytes are
 /// written: MD5 alone runs at about the speed of a disk, so doing both in turn halves a
@@ -126,6 +135,17 @@ impl Hashing {
                 *len += buf.len() as u64;
                 // A failed send means the thread is gone; finish() reports that.
                 let _ = feed.send(bytes::Bytes::copy_from_slice(buf));
+            }
+        }
+    }
+
+    /// Feeds the next bytes of the stream, handing them to the hashing thread without a copy.
+    pub(super) fn update_bytes(&mut self, buf: bytes::Bytes) {
+        match self {
+            Hashing::Inline(_) => self.update(&buf),
+            Hashing::Piped { feed, len, .. } => {
+                *len += buf.len() as u64;
+                let _ = feed.send(buf);
             }
         }
     }
@@ -198,16 +218,40 @@ impl Staged {
         Ok(Staged {
             temp: TempFile::create(store)?,
             hashing: Hashing::new(extra),
+            written: 0,
+            unflushed: 0,
         })
     }
 
     /// Appends body bytes.
     pub(crate) fn write(&mut self, buf: &[u8]) -> Result<()> {
-        use std::io::Write;
         self.hashing.update(buf);
+        self.append(buf)
+    }
+
+    /// Appends body bytes the caller owns, which the hashing thread then reads in place.
+    pub(crate) fn write_bytes(&mut self, buf: bytes::Bytes) -> Result<()> {
+        // The hasher holds its own reference: the write below reads the same memory.
+        self.hashing.update_bytes(buf.clone());
+        self.append(&buf)
+    }
+
+    fn append(&mut self, buf: &[u8]) -> Result<()> {
+        use std::io::Write;
         let mut f = self.temp.file();
         f.write_all(buf)
-            .map_err(StoreError::io("write", &self.temp.rel))
+            .map_err(StoreError::io("write", &self.temp.rel))?;
+        self.written += buf.len() as u64;
+        if self.temp.durable && self.written - self.unflushed >= WRITEBACK_STEP {
+            // A hint only: a write error still surfaces at the fsync before publishing.
+            let _ = crate::platform::start_writeback(
+                self.temp.file(),
+                self.unflushed,
+                self.written - self.unflushed,
+            );
+            self.unflushed = self.written;
+        }
+        Ok(())
     }
 
     /// Bytes received so far.
