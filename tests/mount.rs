@@ -1371,6 +1371,96 @@ fn a_file_open_in_this_mount_can_be_unlinked_or_replaced_and_keeps_its_bytes() {
     });
 }
 
+/// Starts an S3 PUT of `body` to `target` on `server` in a thread; its status arrives on the
+/// receiver.
+fn put_in_background(server: &Server, target: &str, body: &[u8]) -> Receiver<u16> {
+    let addr = server.address.clone();
+    let (target, data) = (target.to_string(), body.to_vec());
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let h = signed_headers(
+            &addr,
+            "PUT",
+            &target,
+            "",
+            &[],
+            &sha256_hex(&data),
+            SECRET_KEY,
+        );
+        let _ = tx.send(http(&addr, "PUT", &target, &h, &data).status);
+    });
+    rx
+}
+
+/// Asserts that a PUT started by `put_in_background` is held off for a while (by a reader's
+/// shared lock), then completes once `release` has let the reader go.
+fn put_waits_for_the_reader(rx: &Receiver<u16>, release: impl FnOnce()) {
+    assert!(
+        matches!(
+            rx.recv_timeout(Duration::from_millis(1500)),
+            Err(RecvTimeoutError::Timeout)
+        ),
+        "the PUT completed while a mount reader had the file open"
+    );
+    release();
+    assert_eq!(rx.recv_timeout(STEP_BOUND), Ok(200));
+}
+
+#[test]
+fn a_failed_rename_leaves_the_mount_reader_holding_off_writers() {
+    run(|fx| {
+        fx.serve_mounted("mnt", &["--lock-timeout", "10", "--mount-attr-ttl", "0"]);
+        let b = fx.serve(&["--lock-timeout", "30"]);
+        let mnt = fx.mnt("mnt");
+        std::fs::create_dir(mnt.join("bkt")).unwrap();
+        std::fs::write(mnt.join("bkt/f"), b"opened bytes").unwrap();
+        let p = mnt.join("bkt/f").display().to_string();
+        let mut py = fx.py();
+        py.ok(&format!("open r {p} r"));
+        // The rename lets the reader go, then the store refuses the name: the reader takes
+        // its lock again.
+        let hidden = mnt.join("bkt/.nfs0001").display().to_string();
+        assert_eq!(py.ask(&format!("rename {p} {hidden}")), "EPERM");
+        let rx = put_in_background(fx.s(b), "/bkt/f", b"new version");
+        put_waits_for_the_reader(&rx, || {
+            assert_eq!(py.ask("read r"), "ok opened bytes");
+            py.ok("close r");
+        });
+        assert_eq!(std::fs::read(mnt.join("bkt/f")).unwrap(), b"new version");
+    });
+}
+
+#[test]
+fn a_directory_with_files_read_in_this_mount_can_be_renamed() {
+    run(|fx| {
+        // A long lock timeout: a wait for the mount's own reader would show as a slow call.
+        fx.serve_mounted("mnt", &["--lock-timeout", "10", "--mount-attr-ttl", "0"]);
+        let b = fx.serve(&["--lock-timeout", "30"]);
+        let mnt = fx.mnt("mnt");
+        std::fs::create_dir_all(mnt.join("bkt/d/sub")).unwrap();
+        std::fs::write(mnt.join("bkt/d/sub/f"), b"below").unwrap();
+        let p = mnt.join("bkt/d/sub/f").display().to_string();
+        let mut py = fx.py();
+        py.ok(&format!("open r {p} r"));
+        let started = Instant::now();
+        std::fs::rename(mnt.join("bkt/d"), mnt.join("bkt/e")).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the directory rename waited for the mount's own reader"
+        );
+        assert_eq!(py.ask("read r"), "ok below");
+        assert_eq!(std::fs::read(mnt.join("bkt/e/sub/f")).unwrap(), b"below");
+        assert_eq!(errno_of(std::fs::metadata(&p)), libc::ENOENT);
+        // Moved, not replaced: the reader holds off writers of its file at the new path.
+        let rx = put_in_background(fx.s(b), "/bkt/e/sub/f", b"new version");
+        put_waits_for_the_reader(&rx, || py.ok("close r"));
+        assert_eq!(
+            std::fs::read(fx.share().join("bkt/e/sub/f")).unwrap(),
+            b"new version"
+        );
+    });
+}
+
 #[test]
 fn an_s3_reader_in_another_process_still_holds_off_an_unlink_through_the_mount() {
     run(|fx| {
@@ -1408,6 +1498,9 @@ fn an_s3_reader_in_another_process_still_holds_off_an_unlink_through_the_mount()
             "GET did not start: {:?}",
             String::from_utf8_lossy(&first[..n])
         );
+        // A reader in this mount too: the unlink lets it go before it waits.
+        let mut py = fx.py();
+        py.ok(&format!("open r {} r", f.display()));
         // The reader on another instance (another host, for all the mount knows) holds the
         // delete off until the lock timeout; nothing changes on the share.
         let started = Instant::now();
@@ -1417,8 +1510,12 @@ fn an_s3_reader_in_another_process_still_holds_off_an_unlink_through_the_mount()
             std::fs::metadata(fx.share().join("bkt/big")).unwrap().len(),
             data.len() as u64
         );
-        // Once the GET is gone, the unlink goes through.
+        // The unlink failed, so the mount's reader holds off writers again, once the GET is
+        // gone too.
         drop(conn);
+        let rx = put_in_background(fx.s(b), "/bkt/big", b"new version");
+        put_waits_for_the_reader(&rx, || py.ok("close r"));
+        // Nothing holds the unlink off now.
         let deadline = Instant::now() + STEP_BOUND;
         loop {
             match std::fs::remove_file(&f) {

@@ -206,6 +206,10 @@ pub trait Reader: Send + Sync {
     /// Stops holding off writers (drops the shared lock) while staying readable: for a file
     /// this mount itself unlinks or replaces, whose open descriptor keeps the bytes.
     fn let_go(&self);
+    /// Takes the shared lock again after `let_go`, when the unlink or rename it was let go
+    /// for failed (or moved the file to `path`), as long as `path` still holds the version
+    /// opened; a reader whose version is gone from `path` stays let go.
+    fn hold_again(&self, path: &str);
 }
 
 /// A new version of a file being written: invisible until published.

@@ -318,25 +318,55 @@ impl Fs {
             .cloned()
     }
 
-    /// Lets the read handles of `parent/name` in this mount stop holding off writers, before
-    /// this mount unlinks, moves or replaces that file: their open descriptors keep the
-    /// bytes they opened (as on a local filesystem, and on NFS by silly-rename), so only
-    /// readers in other processes and on other hosts need the wait.
-    fn let_go_readers(&self, parent: u64, name: &str) {
-        let Some(node) = self.nodes.lock().find(parent, name) else {
-            return;
-        };
+    /// Lets the read handles in this mount of the file at `path`, or of any file below the
+    /// directory at `path`, stop holding off writers, before this mount unlinks, moves or
+    /// replaces it: their open descriptors keep the bytes they opened (as on a local
+    /// filesystem, and on NFS by silly-rename), so only readers in other processes and on
+    /// other hosts need the wait. Returns them with the paths they had, for `hold_again`.
+    fn let_go_readers(&self, path: &str) -> Vec<(Arc<Handle>, String)> {
+        let below = format!("{path}/");
         // One pass over the open handles: unlink and rename are rare next to reads.
-        let readers: Vec<Arc<Handle>> = self
+        let readers: Vec<(u64, Arc<Handle>)> = self
             .handles
             .lock()
             .values()
-            .filter(|h| matches!(&***h, Handle::Read { node: n, .. } if *n == node))
-            .cloned()
+            .filter_map(|h| match &**h {
+                Handle::Read { node, .. } => Some((*node, h.clone())),
+                _ => None,
+            })
             .collect();
-        for h in readers {
+        let mut let_go = Vec::new();
+        for (node, h) in readers {
+            let Some(p) = self.nodes.lock().path(node) else {
+                continue;
+            };
+            if p != path && !p.starts_with(&below) {
+                continue;
+            }
             if let Handle::Read { reader, .. } = &*h {
                 reader.let_go();
+            }
+            let_go.push((h, p));
+        }
+        let_go
+    }
+
+    /// Readers let go for an unlink or rename that failed (`to` None: each at its own
+    /// path), or that moved them from `from` to `to`, hold off writers again.
+    fn hold_again(&self, readers: &[(Arc<Handle>, String)], moved: Option<(&str, &str)>) {
+        for (h, p) in readers {
+            let Handle::Read { reader, .. } = &**h else {
+                continue;
+            };
+            match moved {
+                None => reader.hold_again(p),
+                Some((from, to)) => {
+                    if let Some(rest) = p.strip_prefix(from) {
+                        if rest.is_empty() || rest.starts_with('/') {
+                            reader.hold_again(&format!("{to}{rest}"));
+                        }
+                    }
+                }
             }
         }
     }
@@ -723,16 +753,23 @@ impl Filesystem for Fs {
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let r = self.timed("unlink", || {
             let (path, name) = self.child(parent, name)?;
-            self.let_go_readers(parent.0, &name);
-            match self.backend.unlink(&path) {
-                Ok(()) => {}
+            let readers = self.let_go_readers(&path);
+            let r = match self.backend.unlink(&path) {
+                Ok(()) => Ok(()),
                 // A created file not yet published: dropping the name is all there is to do.
-                Err(e) if e == Errno::ENOENT => {
-                    let node = self.nodes.lock().find(parent.0, &name).ok_or(e)?;
-                    self.draft_attr(node).ok_or(e)?;
-                }
-                Err(e) => return Err(e),
+                Err(e) if e == Errno::ENOENT => self
+                    .nodes
+                    .lock()
+                    .find(parent.0, &name)
+                    .and_then(|node| self.draft_attr(node))
+                    .map(|_| ())
+                    .ok_or(e),
+                Err(e) => Err(e),
+            };
+            if r.is_err() {
+                self.hold_again(&readers, None);
             }
+            r?;
             self.nodes.lock().detach(parent.0, &name);
             Ok(())
         });
@@ -785,23 +822,32 @@ impl Filesystem for Fs {
             let (from, name) = self.child(parent, name)?;
             let (to, newname) = self.child(newparent, newname)?;
             let replace = !flags.contains(RenameFlags::RENAME_NOREPLACE);
-            self.let_go_readers(parent.0, &name);
+            // The file, or every file below the directory, that moves; and the one replaced.
+            let moving = self.let_go_readers(&from);
+            let mut replaced = Vec::new();
             if replace {
-                self.let_go_readers(newparent.0, &newname);
+                replaced = self.let_go_readers(&to);
             }
-            match self.backend.rename(&from, &to, replace) {
-                Ok(()) => {}
+            let r = match self.backend.rename(&from, &to, replace) {
                 // A file created here and still open for writing exists for this mount only:
                 // it goes live now (as fsync would) so that it can move like any other.
                 Err(e) if e == Errno::ENOENT => {
-                    let node = self.nodes.lock().find(parent.0, &name).ok_or(e)?;
-                    if !self.publish_node(node)? {
-                        return Err(e);
+                    let node = self.nodes.lock().find(parent.0, &name).ok_or(e);
+                    match node.and_then(|n| self.publish_node(n)) {
+                        Ok(true) => self.backend.rename(&from, &to, replace),
+                        Ok(false) => Err(e),
+                        Err(e) => Err(e),
                     }
-                    self.backend.rename(&from, &to, replace)?;
                 }
-                Err(e) => return Err(e),
+                r => r,
+            };
+            if let Err(e) = r {
+                self.hold_again(&moving, None);
+                self.hold_again(&replaced, None);
+                return Err(e);
             }
+            // Moved, not replaced: the same version, now at its new path.
+            self.hold_again(&moving, Some((&from, &to)));
             self.nodes
                 .lock()
                 .rename(parent.0, &name, newparent.0, &newname);
