@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use fuser::{
-    FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
-    KernelConfig, LockOwner as KernelOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags,
-    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLock,
-    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    BackingId, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner as KernelOwner, Notifier, OpenAccMode, OpenFlags,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
+    ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use parking_lot::{Condvar, Mutex};
 
@@ -20,12 +20,12 @@ use crate::backend::{
     Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
     Result, Time,
 };
-use crate::nodes::Nodes;
+use crate::nodes::{Nodes, Version};
 
 /// Longest name the mount accepts (the kernel passes up to 1024 bytes).
 const NAME_MAX: usize = 255;
 /// Largest write request (and read-ahead) asked of the kernel.
-const MAX_IO: u32 = 1 << 20;
+pub(crate) const MAX_IO: u32 = 1 << 20;
 
 /// A file opened for writing: its draft appears once something changed the file.
 struct Writing {
@@ -43,11 +43,14 @@ struct Writing {
 }
 
 enum Handle {
-    /// `cached`: reads go through the kernel's page cache (else FOPEN_DIRECT_IO).
+    /// `cached`: reads go through the kernel's page cache or, with `backing`, straight to
+    /// the data file (FUSE passthrough); else FOPEN_DIRECT_IO.
     Read {
         node: u64,
         reader: Box<dyn Reader>,
         cached: bool,
+        /// The kernel reads the data file itself; closed with the last handle holding it.
+        _backing: Option<Arc<BackingId>>,
     },
     /// The writing state, and its draft's attributes as last seen: getattr reads those
     /// without waiting for the state, which a publish holds while it waits for a lock.
@@ -80,6 +83,21 @@ pub struct Fs {
     notifier: Arc<OnceLock<Notifier>>,
     io: Mutex<HashMap<u64, NodeIo>>,
     io_changed: Condvar,
+    /// The kernel granted FUSE passthrough (and nasgate may register backing files).
+    passthrough: AtomicBool,
+    /// The backing file of each node read through passthrough, and its version: the kernel
+    /// wants one backing file per inode for all its passthrough opens at a time.
+    backings: Mutex<HashMap<u64, (Weak<BackingId>, Version)>>,
+}
+
+/// How a reader is opened.
+enum ReadPath {
+    /// The kernel reads the data file itself.
+    Passthrough(Arc<BackingId>),
+    /// Through the page cache and this process.
+    Cached,
+    /// Through this process only (FOPEN_DIRECT_IO), while the file is open for writing.
+    Direct,
 }
 
 fn errno(e: Errno) -> fuser::Errno {
@@ -159,6 +177,8 @@ impl Fs {
             notifier,
             io: Mutex::new(HashMap::new()),
             io_changed: Condvar::new(),
+            passthrough: AtomicBool::new(false),
+            backings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -229,6 +249,84 @@ impl Fs {
                 tracing::debug!(ino, "cannot invalidate cached attributes: {e}");
             }
         }
+    }
+
+    /// How to open a reader of `node` at `version`, whose data file is `file`, and whether
+    /// it counts as a page-cache reader. Passthrough when the kernel offers it: the kernel
+    /// then reads the share's data file itself, at the share's speed, while the reader's
+    /// shared lock keeps the version. The kernel takes only passthrough opens, all with one
+    /// backing file, of an inode open in passthrough: so a reader of the version already
+    /// read that way joins it, also while a writer waits for those readers.
+    fn read_path(
+        &self,
+        node: u64,
+        version: Version,
+        file: Option<&std::fs::File>,
+        reply: &ReplyOpen,
+    ) -> Result<(ReadPath, bool)> {
+        // Held while deciding, so that two opens cannot pick different ways for one inode.
+        let mut backings = self.backings.lock();
+        while let Some((id, v)) = self.live_backing(&backings, node) {
+            if self.io.lock().get(&node).is_some_and(|e| e.writers > 0) {
+                // A writer waits for the passthrough readers: joining them would starve it,
+                // and the kernel takes no other kind of open until they are gone.
+                drop((id, backings));
+                self.wait_for_cached_readers(node)?;
+                backings = self.backings.lock();
+                continue;
+            }
+            if v != version {
+                // Only after a failed unlink or rename let the old version's readers go
+                // and another version arrived: the kernel cannot mix the two.
+                return Err(Errno::EAGAIN);
+            }
+            self.io.lock().entry(node).or_default().cached_readers += 1;
+            return Ok((ReadPath::Passthrough(id), true));
+        }
+        if !self.start_reader(node) {
+            // Open for writing in this mount: the kernel's size and pages may be the
+            // writer's; read the opened version directly.
+            return Ok((ReadPath::Direct, false));
+        }
+        let Some(file) = file.filter(|_| self.passthrough.load(Ordering::Relaxed)) else {
+            return Ok((ReadPath::Cached, true));
+        };
+        match reply.open_backing(file) {
+            Ok(id) => {
+                let id = Arc::new(id);
+                backings.insert(node, (Arc::downgrade(&id), version));
+                Ok((ReadPath::Passthrough(id), true))
+            }
+            Err(e) => {
+                // EPERM when not root (CAP_SYS_ADMIN): the page cache it is, from now on.
+                tracing::info!("FUSE passthrough unavailable, reading through nasgate: {e}");
+                self.passthrough.store(false, Ordering::Relaxed);
+                Ok((ReadPath::Cached, true))
+            }
+        }
+    }
+
+    /// The backing file the kernel reads `node` through now, if any. A handle being
+    /// released may still hold one that the kernel let go already; the count of readers,
+    /// which their release ends, says whether any is still open.
+    fn live_backing(
+        &self,
+        backings: &HashMap<u64, (Weak<BackingId>, Version)>,
+        node: u64,
+    ) -> Option<(Arc<BackingId>, Version)> {
+        let (open, v) = backings.get(&node)?;
+        let id = open.upgrade()?;
+        let readers = self
+            .io
+            .lock()
+            .get(&node)
+            .is_some_and(|e| e.cached_readers > 0);
+        readers.then_some((id, *v))
+    }
+
+    /// Whether the kernel reads `node` through passthrough now.
+    fn in_passthrough(&self, node: u64) -> bool {
+        self.live_backing(&self.backings.lock(), node).is_some()
     }
 
     fn path(&self, ino: INodeNo) -> Result<String> {
@@ -451,7 +549,16 @@ impl Fs {
 
     /// Opens `node` for writing: the handle and how the kernel must treat it.
     fn open_write(&self, node: u64, flags: i32, who: Creator) -> Result<(u64, FopenFlags)> {
-        let readers = self.start_writer(node);
+        let mut readers = self.start_writer(node);
+        if readers && self.in_passthrough(node) {
+            // The kernel takes no other open of an inode read through passthrough: the
+            // writer waits for those readers at its open instead of at its first change.
+            if let Err(e) = self.wait_for_cached_readers(node) {
+                self.end_io(node, true, false);
+                return Err(e);
+            }
+            readers = false;
+        }
         let seen = Arc::new(Mutex::new(None));
         let mut w = Writing {
             node,
@@ -551,6 +658,14 @@ impl Filesystem for Fs {
             // Shared mappings of files opened with FOPEN_DIRECT_IO (kernel 6.6+).
             | InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
         let _ = config.add_capabilities(wanted & config.capabilities());
+        // Readers of unchanged files read the share's data file in the kernel (6.9+). Depth
+        // 2: the share itself may be on a stacked filesystem (overlayfs in a container).
+        if config.capabilities().contains(InitFlags::FUSE_PASSTHROUGH)
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(2).is_ok()
+        {
+            self.passthrough.store(true, Ordering::Relaxed);
+        }
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
         let _ = config.set_max_background(64);
@@ -862,42 +977,31 @@ impl Filesystem for Fs {
             if flags.acc_mode() == OpenAccMode::O_RDONLY && flags.0 & libc::O_TRUNC == 0 {
                 let reader = self.backend.open_read(&path)?;
                 let a = reader.attr();
-                if !self.start_reader(ino.0) {
-                    // Open for writing in this mount: the kernel's size and pages may be
-                    // the writer's; read the opened version directly.
-                    let fh = self.add_handle(
-                        ino.0,
-                        Handle::Read {
-                            node: ino.0,
-                            reader,
-                            cached: false,
-                        },
-                    );
-                    return Ok((fh, FopenFlags::FOPEN_DIRECT_IO));
-                }
-                let keep = self
-                    .nodes
-                    .lock()
-                    .cache(ino.0, (a.share_ino, a.mtime, a.size));
+                let version = (a.share_ino, a.mtime, a.size);
+                let (how, cached) = self.read_path(ino.0, version, reader.file(), &reply)?;
+                // Pages cached from an earlier open of this very version stay valid: the
+                // shared lock now held keeps it from changing until release.
+                let keep =
+                    !matches!(how, ReadPath::Direct) && self.nodes.lock().cache(ino.0, version);
                 if !keep {
                     self.forget_cached_attr(ino.0);
                 }
+                let (backing, f) = match how {
+                    ReadPath::Passthrough(id) => (Some(id), FopenFlags::empty()),
+                    ReadPath::Cached if keep => (None, FopenFlags::FOPEN_KEEP_CACHE),
+                    ReadPath::Cached => (None, FopenFlags::empty()),
+                    ReadPath::Direct => (None, FopenFlags::FOPEN_DIRECT_IO),
+                };
                 let fh = self.add_handle(
                     ino.0,
                     Handle::Read {
                         node: ino.0,
                         reader,
-                        cached: true,
+                        cached,
+                        _backing: backing.clone(),
                     },
                 );
-                // Pages cached from an earlier open of this very version stay valid: the
-                // shared lock now held keeps it from changing until release.
-                let f = if keep {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    FopenFlags::empty()
-                };
-                return Ok((fh, f));
+                return Ok((fh, f, backing));
             }
             let a = self.attr_of(ino.0, &path)?;
             if a.kind == Kind::Dir {
@@ -913,10 +1017,11 @@ impl Filesystem for Fs {
             // cached of this version may now change: the next read open drops them.
             self.nodes.lock().uncache(ino.0);
             self.forget_cached_attr(ino.0);
-            Ok((fh, f))
+            Ok((fh, f, None))
         });
         match r {
-            Ok((fh, f)) => reply.opened(FileHandle(fh), f),
+            Ok((fh, f, Some(id))) => reply.opened_passthrough(FileHandle(fh), f, &id),
+            Ok((fh, f, None)) => reply.opened(FileHandle(fh), f),
             Err(e) => reply.error(errno(e)),
         }
     }

@@ -171,6 +171,8 @@ pub fn mount(
         fuser::MountOption::Subtype("nasgate".into()),
         fuser::MountOption::NoDev,
         fuser::MountOption::NoSuid,
+        // Reads of up to 1 MiB per request, as writes (max_write) and read-ahead.
+        fuser::MountOption::CUSTOM(format!("max_read={}", fs::MAX_IO)),
     ];
     if options.allow_other {
         config.acl = fuser::SessionACL::All;
