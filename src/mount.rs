@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mountd::{
     Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
@@ -394,7 +394,7 @@ impl Backend for StoreBackend {
         })
     }
 
-    fn lock(&self, path: &str, o: LockOwner, l: RangeLock, wait: bool) -> Result<()> {
+    fn lock(&self, path: &str, o: LockOwner, l: RangeLock, until: Option<Instant>) -> Result<()> {
         refuse_if_stalled()?;
         let kind = match l.kind {
             LockType::Read => Some(LockKind::Shared),
@@ -403,7 +403,7 @@ impl Backend for StoreBackend {
         };
         match self
             .store
-            .lock_range(path, owner(o), kind, range(&l), wait)
+            .lock_range(path, owner(o), kind, range(&l), until)
             .map_err(fail)?
         {
             true => Ok(()),

@@ -345,6 +345,27 @@ impl Py {
             .unwrap_or_else(|| panic!("no answer to {cmd:?} within {STEP_BOUND:?}"))
     }
 
+    /// Sends `signal` (a `kill -s` name) to the driver process.
+    fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -s {signal} failed");
+    }
+
+    /// Whether the driver process has exited within `bound`.
+    fn exits_within(&mut self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.child.try_wait().unwrap().is_some()
+    }
+
     fn ok(&mut self, cmd: &str) {
         let a = self.ask(cmd);
         assert!(a == "ok" || a.starts_with("ok "), "{cmd:?} answered {a:?}");
@@ -1170,6 +1191,41 @@ fn blocking_lock_is_granted_when_released() {
         assert!(released.elapsed() < Duration::from_secs(5), "granted late");
         // And now the first one waits for the second.
         x.ok(&format!("open f {} rw", m1.join("bkt/lk").display()));
+        assert!(matches!(x.ask("lockf f").as_str(), "EAGAIN" | "EACCES"));
+    });
+}
+
+#[test]
+fn an_interrupted_lock_wait_ends_at_once_and_is_never_granted() {
+    run(|fx| {
+        // A lock timeout beyond the test's patience: only the interrupt can end the wait.
+        fx.serve_mounted("m1", &["--lock-timeout", "30"]);
+        let m1 = fx.mnt("m1");
+        std::fs::create_dir(m1.join("bkt")).unwrap();
+        std::fs::write(m1.join("bkt/lk"), "lock me").unwrap();
+        let p = m1.join("bkt/lk").display().to_string();
+        let (mut x, mut y, mut z) = (fx.py(), fx.py(), fx.py());
+        x.ok(&format!("open f {p} rw"));
+        y.ok(&format!("open f {p} rw"));
+        z.ok(&format!("open f {p} rw"));
+        x.ok("lockf f");
+        y.send("lockw f");
+        assert_eq!(
+            y.answer(Duration::from_millis(1000)),
+            None,
+            "the waiting lock was granted while held"
+        );
+        // SIGTERM to the waiter: the kernel keeps it in the request until the mount
+        // answers, which it does at once instead of after the lock timeout.
+        y.signal("TERM");
+        assert!(
+            y.exits_within(Duration::from_secs(5)),
+            "the interrupted waiter stayed in its lock wait"
+        );
+        // Nothing was granted to the abandoned wait: once the holder lets go, the lock is
+        // free for anyone.
+        x.ok("unlock f");
+        z.ok("lockf f");
         assert!(matches!(x.ask("lockf f").as_str(), "EAGAIN" | "EACCES"));
     });
 }

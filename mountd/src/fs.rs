@@ -14,12 +14,13 @@ use fuser::{
     RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
     ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::backend::{
     Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
     Result, Time,
 };
+use crate::interrupt;
 use crate::nodes::{Nodes, Version};
 
 /// Longest name the mount accepts (the kernel passes up to 1024 bytes).
@@ -224,15 +225,22 @@ impl Fs {
         self.io_changed.notify_all();
     }
 
-    /// Waits, up to the lock timeout, until no page-cache reader of `node` is open.
-    fn wait_for_cached_readers(&self, node: u64) -> Result<()> {
+    /// Waits, up to the lock timeout, until no page-cache reader of `node` is open; EINTR
+    /// as soon as the requester `pid` is interrupted by a signal.
+    fn wait_for_cached_readers(&self, node: u64, pid: u32) -> Result<()> {
         let deadline = Instant::now() + self.backend.lock_timeout();
         let mut io = self.io.lock();
         while io.get(&node).is_some_and(|e| e.cached_readers > 0) {
-            if self.io_changed.wait_until(&mut io, deadline).timed_out()
-                && io.get(&node).is_some_and(|e| e.cached_readers > 0)
-            {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(Errno::EAGAIN);
+            }
+            let slice = (now + interrupt::SLICE).min(deadline);
+            self.io_changed.wait_until(&mut io, slice);
+            if io.get(&node).is_some_and(|e| e.cached_readers > 0)
+                && MutexGuard::unlocked(&mut io, || interrupt::interrupted(pid))
+            {
+                return Err(Errno::EINTR);
             }
         }
         Ok(())
@@ -263,6 +271,7 @@ impl Fs {
         version: Version,
         file: Option<&std::fs::File>,
         reply: &ReplyOpen,
+        pid: u32,
     ) -> Result<(ReadPath, bool)> {
         // Held while deciding, so that two opens cannot pick different ways for one inode.
         let mut backings = self.backings.lock();
@@ -271,7 +280,7 @@ impl Fs {
                 // A writer waits for the passthrough readers: joining them would starve it,
                 // and the kernel takes no other kind of open until they are gone.
                 drop((id, backings));
-                self.wait_for_cached_readers(node)?;
+                self.wait_for_cached_readers(node, pid)?;
                 backings = self.backings.lock();
                 continue;
             }
@@ -498,9 +507,9 @@ impl Fs {
     }
 
     /// Makes sure the write handle has a draft (copying the current bytes unless truncated).
-    fn ensure_draft(&self, w: &mut Writing) -> Result<()> {
+    fn ensure_draft(&self, w: &mut Writing, pid: u32) -> Result<()> {
         if w.wait_readers {
-            self.wait_for_cached_readers(w.node)?;
+            self.wait_for_cached_readers(w.node, pid)?;
             w.wait_readers = false;
         }
         if w.draft.is_none() {
@@ -548,12 +557,18 @@ impl Fs {
     }
 
     /// Opens `node` for writing: the handle and how the kernel must treat it.
-    fn open_write(&self, node: u64, flags: i32, who: Creator) -> Result<(u64, FopenFlags)> {
+    fn open_write(
+        &self,
+        node: u64,
+        flags: i32,
+        who: Creator,
+        pid: u32,
+    ) -> Result<(u64, FopenFlags)> {
         let mut readers = self.start_writer(node);
         if readers && self.in_passthrough(node) {
             // The kernel takes no other open of an inode read through passthrough: the
             // writer waits for those readers at its open instead of at its first change.
-            if let Err(e) = self.wait_for_cached_readers(node) {
+            if let Err(e) = self.wait_for_cached_readers(node, pid) {
                 self.end_io(node, true, false);
                 return Err(e);
             }
@@ -572,7 +587,7 @@ impl Fs {
         if w.truncated {
             // O_TRUNC empties the file for this opener now (the kernel, too, once the open
             // is answered); others see it at close.
-            if let Err(e) = self.ensure_draft(&mut w) {
+            if let Err(e) = self.ensure_draft(&mut w, pid) {
                 self.end_io(node, true, false);
                 return Err(e);
             }
@@ -726,7 +741,7 @@ impl Filesystem for Fs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -765,7 +780,7 @@ impl Filesystem for Fs {
                 let mut w = w.lock();
                 if size.is_some() {
                     w.truncated |= size == Some(0);
-                    self.ensure_draft(&mut w)?;
+                    self.ensure_draft(&mut w, req.pid())?;
                 }
                 let Some(d) = w.draft.as_mut() else {
                     continue;
@@ -978,7 +993,8 @@ impl Filesystem for Fs {
                 let reader = self.backend.open_read(&path)?;
                 let a = reader.attr();
                 let version = (a.share_ino, a.mtime, a.size);
-                let (how, cached) = self.read_path(ino.0, version, reader.file(), &reply)?;
+                let (how, cached) =
+                    self.read_path(ino.0, version, reader.file(), &reply, req.pid())?;
                 // Pages cached from an earlier open of this very version stay valid: the
                 // shared lock now held keeps it from changing until release.
                 let keep =
@@ -1012,7 +1028,7 @@ impl Filesystem for Fs {
                 uid: req.uid(),
                 gid: req.gid(),
             };
-            let (fh, f) = self.open_write(ino.0, flags.0, who)?;
+            let (fh, f) = self.open_write(ino.0, flags.0, who, req.pid())?;
             // Reads and writes through this handle must see the current size, and pages
             // cached of this version may now change: the next read open drops them.
             self.nodes.lock().uncache(ino.0);
@@ -1056,7 +1072,7 @@ impl Filesystem for Fs {
                 libc::O_TRUNC
             };
             let (fh, open_flags) =
-                match self.open_write(node, (flags & !libc::O_TRUNC) | trunc, who) {
+                match self.open_write(node, (flags & !libc::O_TRUNC) | trunc, who, req.pid()) {
                     Ok(r) => r,
                     Err(e) => {
                         self.nodes.lock().forget(node, 1);
@@ -1103,7 +1119,7 @@ impl Filesystem for Fs {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -1119,7 +1135,7 @@ impl Filesystem for Fs {
                 return Err(Errno::EBADF);
             };
             let mut w = w.lock();
-            self.ensure_draft(&mut w)?;
+            self.ensure_draft(&mut w, req.pid())?;
             let append = w.append;
             let Some(d) = w.draft.as_mut() else {
                 return Err(Errno::EIO);
@@ -1343,7 +1359,7 @@ impl Filesystem for Fs {
 
     fn setlk(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         lock_owner: KernelOwner,
@@ -1372,16 +1388,22 @@ impl Filesystem for Fs {
             owner: lock_owner.0,
         };
         let backend = self.backend.clone();
+        let waits = sleep && lock.kind != LockType::Unlock;
+        let pid = req.pid();
         let run = move || {
             let started = Instant::now();
-            let r = backend.lock(&path, owner, lock, sleep);
+            let r = if waits {
+                wait_for_lock(&*backend, &path, owner, lock, pid)
+            } else {
+                backend.lock(&path, owner, lock, None)
+            };
             backend.observe("setlk", r.err(), started.elapsed());
             match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
             }
         };
-        if sleep && lock.kind != LockType::Unlock {
+        if waits {
             // A waiting F_SETLKW must not hold up one of the few request threads for as long
             // as the lock timeout.
             if let Err(e) = std::thread::Builder::new()
@@ -1392,6 +1414,30 @@ impl Filesystem for Fs {
             }
         } else {
             run();
+        }
+    }
+}
+
+/// Waits for a tool lock up to the lock timeout, in slices, giving up with EINTR once the
+/// requester `pid` is interrupted by a signal: an abandoned wait is never granted later.
+fn wait_for_lock(
+    backend: &dyn Backend,
+    path: &str,
+    owner: LockOwner,
+    lock: RangeLock,
+    pid: u32,
+) -> Result<()> {
+    let deadline = Instant::now() + backend.lock_timeout();
+    loop {
+        let now = Instant::now();
+        let slice = (now + interrupt::SLICE).min(deadline);
+        match backend.lock(path, owner, lock, Some(slice)) {
+            Err(e) if e == Errno::EAGAIN && slice < deadline => {
+                if interrupt::interrupted(pid) {
+                    return Err(Errno::EINTR);
+                }
+            }
+            r => return r,
         }
     }
 }

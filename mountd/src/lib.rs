@@ -4,6 +4,7 @@
 
 pub mod backend;
 mod fs;
+mod interrupt;
 mod nodes;
 
 use std::path::{Path, PathBuf};
