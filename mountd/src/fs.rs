@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use fuser::{
@@ -14,14 +14,15 @@ use fuser::{
     RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
     ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use crate::backend::{
     Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
     Result, Time,
 };
 use crate::interrupt;
-use crate::nodes::{Nodes, Version};
+use crate::io_rules::{IoRules, ReadPath};
+use crate::nodes::Nodes;
 
 /// Longest name the mount accepts (the kernel passes up to 1024 bytes).
 const NAME_MAX: usize = 255;
@@ -61,16 +62,6 @@ enum Handle {
     },
 }
 
-/// Open handles of one file in this mount, as far as the kernel's shared view of it (one
-/// size, one page cache per file) is concerned.
-#[derive(Debug, Default)]
-struct NodeIo {
-    /// Write handles, and openers about to become one.
-    writers: u32,
-    /// Read handles that use the page cache.
-    cached_readers: u32,
-}
-
 /// The mounted filesystem.
 pub struct Fs {
     backend: Arc<dyn Backend>,
@@ -82,23 +73,8 @@ pub struct Fs {
     ttl: Duration,
     /// Talks back to the kernel (set once the session runs).
     notifier: Arc<OnceLock<Notifier>>,
-    io: Mutex<HashMap<u64, NodeIo>>,
-    io_changed: Condvar,
-    /// The kernel granted FUSE passthrough (and nasgate may register backing files).
-    passthrough: AtomicBool,
-    /// The backing file of each node read through passthrough, and its version: the kernel
-    /// wants one backing file per inode for all its passthrough opens at a time.
-    backings: Mutex<HashMap<u64, (Weak<BackingId>, Version)>>,
-}
-
-/// How a reader is opened.
-enum ReadPath {
-    /// The kernel reads the data file itself.
-    Passthrough(Arc<BackingId>),
-    /// Through the page cache and this process.
-    Cached,
-    /// Through this process only (FOPEN_DIRECT_IO), while the file is open for writing.
-    Direct,
+    /// Which way each file is opened, given the others open in this mount.
+    rules: IoRules<BackingId>,
 }
 
 fn errno(e: Errno) -> fuser::Errno {
@@ -169,81 +145,15 @@ impl Fs {
     /// A filesystem over `backend`, caching attributes for `ttl`.
     pub fn new(backend: Arc<dyn Backend>, ttl: Duration, notifier: Arc<OnceLock<Notifier>>) -> Fs {
         Fs {
-            backend,
             nodes: Mutex::new(Nodes::new()),
             handles: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             ttl,
             notifier,
-            io: Mutex::new(HashMap::new()),
-            io_changed: Condvar::new(),
-            passthrough: AtomicBool::new(false),
-            backings: Mutex::new(HashMap::new()),
+            rules: IoRules::new(backend.lock_timeout()),
+            backend,
         }
-    }
-
-    // The kernel keeps one size and one page cache per file for the whole mount, while a
-    // reader here must see the version it opened, and a writer its draft. So page-cache
-    // readers and writers of a file never overlap in this mount: a reader opened while the
-    // file is open for writing reads directly (FOPEN_DIRECT_IO), and a writer opened while
-    // page-cache readers are open changes nothing (O_TRUNC, write, truncate) until they
-    // are gone; its publish would wait for their shared locks anyway.
-
-    /// Registers a reader of `node`; whether it may use the page cache.
-    fn start_reader(&self, node: u64) -> bool {
-        let mut io = self.io.lock();
-        let e = io.entry(node).or_default();
-        if e.writers > 0 {
-            return false;
-        }
-        e.cached_readers += 1;
-        true
-    }
-
-    /// Registers a writer of `node`; whether page-cache readers of it are open.
-    fn start_writer(&self, node: u64) -> bool {
-        let mut io = self.io.lock();
-        let e = io.entry(node).or_default();
-        e.writers += 1;
-        e.cached_readers > 0
-    }
-
-    fn end_io(&self, node: u64, writer: bool, cached_reader: bool) {
-        let mut io = self.io.lock();
-        if let Some(e) = io.get_mut(&node) {
-            if writer {
-                e.writers = e.writers.saturating_sub(1);
-            }
-            if cached_reader {
-                e.cached_readers = e.cached_readers.saturating_sub(1);
-            }
-            if e.writers == 0 && e.cached_readers == 0 {
-                io.remove(&node);
-            }
-        }
-        self.io_changed.notify_all();
-    }
-
-    /// Waits, up to the lock timeout, until no page-cache reader of `node` is open; EINTR
-    /// as soon as the requester `pid` is interrupted by a signal.
-    fn wait_for_cached_readers(&self, node: u64, pid: u32) -> Result<()> {
-        let deadline = Instant::now() + self.backend.lock_timeout();
-        let mut io = self.io.lock();
-        while io.get(&node).is_some_and(|e| e.cached_readers > 0) {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Errno::EAGAIN);
-            }
-            let slice = (now + interrupt::SLICE).min(deadline);
-            self.io_changed.wait_until(&mut io, slice);
-            if io.get(&node).is_some_and(|e| e.cached_readers > 0)
-                && MutexGuard::unlocked(&mut io, || interrupt::interrupted(pid))
-            {
-                return Err(Errno::EINTR);
-            }
-        }
-        Ok(())
     }
 
     /// Makes the kernel forget the attributes it caches for `ino` (size above all), so that
@@ -257,85 +167,6 @@ impl Fs {
                 tracing::debug!(ino, "cannot invalidate cached attributes: {e}");
             }
         }
-    }
-
-    /// How to open a reader of `node` at `version`, whose data file is `file`, and whether
-    /// it counts as a page-cache reader. Passthrough when the kernel offers it: the kernel
-    /// then reads the share's data file itself, at the share's speed, while the reader's
-    /// shared lock keeps the version. The kernel takes only passthrough opens, all with one
-    /// backing file, of an inode open in passthrough: so a reader of the version already
-    /// read that way joins it, also while a writer waits for those readers.
-    fn read_path(
-        &self,
-        node: u64,
-        version: Version,
-        file: Option<&std::fs::File>,
-        reply: &ReplyOpen,
-        pid: u32,
-    ) -> Result<(ReadPath, bool)> {
-        // Held while deciding, so that two opens cannot pick different ways for one inode.
-        let mut backings = self.backings.lock();
-        while let Some((id, v)) = self.live_backing(&backings, node) {
-            if self.io.lock().get(&node).is_some_and(|e| e.writers > 0) {
-                // A writer waits for the passthrough readers: joining them would starve it,
-                // and the kernel takes no other kind of open until they are gone.
-                drop((id, backings));
-                self.wait_for_cached_readers(node, pid)?;
-                backings = self.backings.lock();
-                continue;
-            }
-            if v != version {
-                // Only after a failed unlink or rename let the old version's readers go
-                // and another version arrived: the kernel cannot mix the two.
-                return Err(Errno::EAGAIN);
-            }
-            self.io.lock().entry(node).or_default().cached_readers += 1;
-            return Ok((ReadPath::Passthrough(id), true));
-        }
-        if !self.start_reader(node) {
-            // Open for writing in this mount: the kernel's size and pages may be the
-            // writer's; read the opened version directly.
-            return Ok((ReadPath::Direct, false));
-        }
-        let Some(file) = file.filter(|_| self.passthrough.load(Ordering::Relaxed)) else {
-            return Ok((ReadPath::Cached, true));
-        };
-        match reply.open_backing(file) {
-            Ok(id) => {
-                let id = Arc::new(id);
-                backings.insert(node, (Arc::downgrade(&id), version));
-                Ok((ReadPath::Passthrough(id), true))
-            }
-            Err(e) => {
-                // EPERM when not root (CAP_SYS_ADMIN): the page cache it is, from now on.
-                tracing::info!("FUSE passthrough unavailable, reading through nasgate: {e}");
-                self.passthrough.store(false, Ordering::Relaxed);
-                Ok((ReadPath::Cached, true))
-            }
-        }
-    }
-
-    /// The backing file the kernel reads `node` through now, if any. A handle being
-    /// released may still hold one that the kernel let go already; the count of readers,
-    /// which their release ends, says whether any is still open.
-    fn live_backing(
-        &self,
-        backings: &HashMap<u64, (Weak<BackingId>, Version)>,
-        node: u64,
-    ) -> Option<(Arc<BackingId>, Version)> {
-        let (open, v) = backings.get(&node)?;
-        let id = open.upgrade()?;
-        let readers = self
-            .io
-            .lock()
-            .get(&node)
-            .is_some_and(|e| e.cached_readers > 0);
-        readers.then_some((id, *v))
-    }
-
-    /// Whether the kernel reads `node` through passthrough now.
-    fn in_passthrough(&self, node: u64) -> bool {
-        self.live_backing(&self.backings.lock(), node).is_some()
     }
 
     fn path(&self, ino: INodeNo) -> Result<String> {
@@ -369,8 +200,8 @@ impl Fs {
     fn remove_handle(&self, node: u64, fh: FileHandle) -> Option<Arc<Handle>> {
         let h = self.handles.lock().remove(&fh.0);
         match h.as_deref() {
-            Some(Handle::Write(..)) => self.end_io(node, true, false),
-            Some(Handle::Read { cached: true, .. }) => self.end_io(node, false, true),
+            Some(Handle::Write(..)) => self.rules.end_io(node, true, false),
+            Some(Handle::Read { cached: true, .. }) => self.rules.end_io(node, false, true),
             _ => {}
         }
         if h.is_some() {
@@ -509,7 +340,7 @@ impl Fs {
     /// Makes sure the write handle has a draft (copying the current bytes unless truncated).
     fn ensure_draft(&self, w: &mut Writing, pid: u32) -> Result<()> {
         if w.wait_readers {
-            self.wait_for_cached_readers(w.node, pid)?;
+            self.rules.wait_for_cached_readers(w.node, pid)?;
             w.wait_readers = false;
         }
         if w.draft.is_none() {
@@ -564,16 +395,7 @@ impl Fs {
         who: Creator,
         pid: u32,
     ) -> Result<(u64, FopenFlags)> {
-        let mut readers = self.start_writer(node);
-        if readers && self.in_passthrough(node) {
-            // The kernel takes no other open of an inode read through passthrough: the
-            // writer waits for those readers at its open instead of at its first change.
-            if let Err(e) = self.wait_for_cached_readers(node, pid) {
-                self.end_io(node, true, false);
-                return Err(e);
-            }
-            readers = false;
-        }
+        let readers = self.rules.start_writing(node, pid)?;
         let seen = Arc::new(Mutex::new(None));
         let mut w = Writing {
             node,
@@ -588,7 +410,7 @@ impl Fs {
             // O_TRUNC empties the file for this opener now (the kernel, too, once the open
             // is answered); others see it at close.
             if let Err(e) = self.ensure_draft(&mut w, pid) {
-                self.end_io(node, true, false);
+                self.rules.end_io(node, true, false);
                 return Err(e);
             }
         }
@@ -679,7 +501,7 @@ impl Filesystem for Fs {
             && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
             && config.set_max_stack_depth(2).is_ok()
         {
-            self.passthrough.store(true, Ordering::Relaxed);
+            self.rules.enable_passthrough();
         }
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
@@ -993,8 +815,12 @@ impl Filesystem for Fs {
                 let reader = self.backend.open_read(&path)?;
                 let a = reader.attr();
                 let version = (a.share_ino, a.mtime, a.size);
-                let (how, cached) =
-                    self.read_path(ino.0, version, reader.file(), &reply, req.pid())?;
+                let (how, cached) = self.rules.read_path(
+                    ino.0,
+                    version,
+                    || reader.file().map(|f| reply.open_backing(f)),
+                    req.pid(),
+                )?;
                 // Pages cached from an earlier open of this very version stay valid: the
                 // shared lock now held keeps it from changing until release.
                 let keep =

@@ -5,6 +5,7 @@
 pub mod backend;
 mod fs;
 mod interrupt;
+mod io_rules;
 mod nodes;
 
 use std::path::{Path, PathBuf};
