@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mountd::{
     Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
@@ -197,6 +197,16 @@ struct OpenObject {
     /// The object's shared lock, until `let_go`.
     lock: std::sync::Mutex<Option<ReadGuard>>,
     attr: Attr,
+    store: Arc<Store>,
+}
+
+impl OpenObject {
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<ReadGuard>> {
+        match self.lock.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
 }
 
 impl Reader for OpenObject {
@@ -213,11 +223,36 @@ impl Reader for OpenObject {
     }
 
     fn let_go(&self) {
-        let held = match self.lock.lock() {
-            Ok(mut g) => g.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        let held = self.held().take();
         drop(held);
+    }
+
+    fn hold_again(&self, path: &str) {
+        if self.held().is_some() {
+            return;
+        }
+        let mut again = match self.store.open_file(path) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(path, "mount reader cannot take its lock again: {e}");
+                return;
+            }
+        };
+        // Only the version this reader opened: a newer one is no business of its own.
+        let same = again
+            .file()
+            .and_then(|f| platform::attr_file(f).ok())
+            .is_some_and(|a| {
+                let a = attr(EntryKind::File, &a);
+                (a.share_ino, a.size, a.mtime)
+                    == (self.attr.share_ino, self.attr.size, self.attr.mtime)
+            });
+        if same {
+            let mut held = self.held();
+            if held.is_none() {
+                *held = again.take_lock();
+            }
+        }
     }
 }
 
@@ -297,6 +332,7 @@ impl Backend for StoreBackend {
             reader,
             lock,
             attr: attr(EntryKind::File, &a),
+            store: self.store.clone(),
         }))
     }
 
@@ -358,7 +394,7 @@ impl Backend for StoreBackend {
         })
     }
 
-    fn lock(&self, path: &str, o: LockOwner, l: RangeLock, wait: bool) -> Result<()> {
+    fn lock(&self, path: &str, o: LockOwner, l: RangeLock, until: Option<Instant>) -> Result<()> {
         refuse_if_stalled()?;
         let kind = match l.kind {
             LockType::Read => Some(LockKind::Shared),
@@ -367,7 +403,7 @@ impl Backend for StoreBackend {
         };
         match self
             .store
-            .lock_range(path, owner(o), kind, range(&l), wait)
+            .lock_range(path, owner(o), kind, range(&l), until)
             .map_err(fail)?
         {
             true => Ok(()),

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// An errno value, the one currency of errors at this front.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,8 @@ impl Errno {
     pub const EIO: Errno = Errno(libc::EIO);
     /// A lock wait timed out, or a lock is held elsewhere.
     pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+    /// A wait ended by a signal to the waiting process.
+    pub const EINTR: Errno = Errno(libc::EINTR);
     /// Not allowed.
     pub const EPERM: Errno = Errno(libc::EPERM);
     /// Invalid argument.
@@ -47,6 +49,7 @@ impl Errno {
             (Errno::ENOENT, "ENOENT"),
             (Errno::EIO, "EIO"),
             (Errno::EAGAIN, "EAGAIN"),
+            (Errno::EINTR, "EINTR"),
             (Errno::EPERM, "EPERM"),
             (Errno::EINVAL, "EINVAL"),
             (Errno::ENAMETOOLONG, "ENAMETOOLONG"),
@@ -206,6 +209,10 @@ pub trait Reader: Send + Sync {
     /// Stops holding off writers (drops the shared lock) while staying readable: for a file
     /// this mount itself unlinks or replaces, whose open descriptor keeps the bytes.
     fn let_go(&self);
+    /// Takes the shared lock again after `let_go`, when the unlink or rename it was let go
+    /// for failed (or moved the file to `path`), as long as `path` still holds the version
+    /// opened; a reader whose version is gone from `path` stays let go.
+    fn hold_again(&self, path: &str);
 }
 
 /// A new version of a file being written: invisible until published.
@@ -256,9 +263,15 @@ pub trait Backend: Send + Sync + 'static {
     fn set_attr(&self, path: &str, change: AttrChange) -> Result<()>;
     /// statfs.
     fn statfs(&self) -> Result<StatFs>;
-    /// Takes or releases a forwarded record lock; `wait` blocks up to the lock timeout.
+    /// Takes or releases a forwarded record lock, waiting `until` that instant when given.
     /// EAGAIN when someone else holds a conflicting lock (at the end of the wait).
-    fn lock(&self, path: &str, owner: LockOwner, lock: RangeLock, wait: bool) -> Result<()>;
+    fn lock(
+        &self,
+        path: &str,
+        owner: LockOwner,
+        lock: RangeLock,
+        until: Option<Instant>,
+    ) -> Result<()>;
     /// The lock that conflicts with `lock`, if any.
     fn test_lock(&self, path: &str, owner: LockOwner, lock: RangeLock)
         -> Result<Option<RangeLock>>;

@@ -9,23 +9,25 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use fuser::{
-    FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
-    KernelConfig, LockOwner as KernelOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags,
-    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLock,
-    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    BackingId, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner as KernelOwner, Notifier, OpenAccMode, OpenFlags,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
+    ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::backend::{
     Attr, AttrChange, Backend, Creator, Draft, Errno, Kind, LockOwner, LockType, RangeLock, Reader,
     Result, Time,
 };
+use crate::interrupt;
+use crate::io_rules::{IoRules, ReadPath};
 use crate::nodes::Nodes;
 
 /// Longest name the mount accepts (the kernel passes up to 1024 bytes).
 const NAME_MAX: usize = 255;
 /// Largest write request (and read-ahead) asked of the kernel.
-const MAX_IO: u32 = 1 << 20;
+pub(crate) const MAX_IO: u32 = 1 << 20;
 
 /// A file opened for writing: its draft appears once something changed the file.
 struct Writing {
@@ -43,11 +45,14 @@ struct Writing {
 }
 
 enum Handle {
-    /// `cached`: reads go through the kernel's page cache (else FOPEN_DIRECT_IO).
+    /// `cached`: reads go through the kernel's page cache or, with `backing`, straight to
+    /// the data file (FUSE passthrough); else FOPEN_DIRECT_IO.
     Read {
         node: u64,
         reader: Box<dyn Reader>,
         cached: bool,
+        /// The kernel reads the data file itself; closed with the last handle holding it.
+        _backing: Option<Arc<BackingId>>,
     },
     /// The writing state, and its draft's attributes as last seen: getattr reads those
     /// without waiting for the state, which a publish holds while it waits for a lock.
@@ -55,16 +60,6 @@ enum Handle {
     Dir {
         entries: Vec<(String, Kind)>,
     },
-}
-
-/// Open handles of one file in this mount, as far as the kernel's shared view of it (one
-/// size, one page cache per file) is concerned.
-#[derive(Debug, Default)]
-struct NodeIo {
-    /// Write handles, and openers about to become one.
-    writers: u32,
-    /// Read handles that use the page cache.
-    cached_readers: u32,
 }
 
 /// The mounted filesystem.
@@ -78,8 +73,8 @@ pub struct Fs {
     ttl: Duration,
     /// Talks back to the kernel (set once the session runs).
     notifier: Arc<OnceLock<Notifier>>,
-    io: Mutex<HashMap<u64, NodeIo>>,
-    io_changed: Condvar,
+    /// Which way each file is opened, given the others open in this mount.
+    rules: IoRules<BackingId>,
 }
 
 fn errno(e: Errno) -> fuser::Errno {
@@ -150,72 +145,15 @@ impl Fs {
     /// A filesystem over `backend`, caching attributes for `ttl`.
     pub fn new(backend: Arc<dyn Backend>, ttl: Duration, notifier: Arc<OnceLock<Notifier>>) -> Fs {
         Fs {
-            backend,
             nodes: Mutex::new(Nodes::new()),
             handles: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             ttl,
             notifier,
-            io: Mutex::new(HashMap::new()),
-            io_changed: Condvar::new(),
+            rules: IoRules::new(backend.lock_timeout()),
+            backend,
         }
-    }
-
-    // The kernel keeps one size and one page cache per file for the whole mount, while a
-    // reader here must see the version it opened, and a writer its draft. So page-cache
-    // readers and writers of a file never overlap in this mount: a reader opened while the
-    // file is open for writing reads directly (FOPEN_DIRECT_IO), and a writer opened while
-    // page-cache readers are open changes nothing (O_TRUNC, write, truncate) until they
-    // are gone; its publish would wait for their shared locks anyway.
-
-    /// Registers a reader of `node`; whether it may use the page cache.
-    fn start_reader(&self, node: u64) -> bool {
-        let mut io = self.io.lock();
-        let e = io.entry(node).or_default();
-        if e.writers > 0 {
-            return false;
-        }
-        e.cached_readers += 1;
-        true
-    }
-
-    /// Registers a writer of `node`; whether page-cache readers of it are open.
-    fn start_writer(&self, node: u64) -> bool {
-        let mut io = self.io.lock();
-        let e = io.entry(node).or_default();
-        e.writers += 1;
-        e.cached_readers > 0
-    }
-
-    fn end_io(&self, node: u64, writer: bool, cached_reader: bool) {
-        let mut io = self.io.lock();
-        if let Some(e) = io.get_mut(&node) {
-            if writer {
-                e.writers = e.writers.saturating_sub(1);
-            }
-            if cached_reader {
-                e.cached_readers = e.cached_readers.saturating_sub(1);
-            }
-            if e.writers == 0 && e.cached_readers == 0 {
-                io.remove(&node);
-            }
-        }
-        self.io_changed.notify_all();
-    }
-
-    /// Waits, up to the lock timeout, until no page-cache reader of `node` is open.
-    fn wait_for_cached_readers(&self, node: u64) -> Result<()> {
-        let deadline = Instant::now() + self.backend.lock_timeout();
-        let mut io = self.io.lock();
-        while io.get(&node).is_some_and(|e| e.cached_readers > 0) {
-            if self.io_changed.wait_until(&mut io, deadline).timed_out()
-                && io.get(&node).is_some_and(|e| e.cached_readers > 0)
-            {
-                return Err(Errno::EAGAIN);
-            }
-        }
-        Ok(())
     }
 
     /// Makes the kernel forget the attributes it caches for `ino` (size above all), so that
@@ -262,8 +200,8 @@ impl Fs {
     fn remove_handle(&self, node: u64, fh: FileHandle) -> Option<Arc<Handle>> {
         let h = self.handles.lock().remove(&fh.0);
         match h.as_deref() {
-            Some(Handle::Write(..)) => self.end_io(node, true, false),
-            Some(Handle::Read { cached: true, .. }) => self.end_io(node, false, true),
+            Some(Handle::Write(..)) => self.rules.end_io(node, true, false),
+            Some(Handle::Read { cached: true, .. }) => self.rules.end_io(node, false, true),
             _ => {}
         }
         if h.is_some() {
@@ -318,25 +256,55 @@ impl Fs {
             .cloned()
     }
 
-    /// Lets the read handles of `parent/name` in this mount stop holding off writers, before
-    /// this mount unlinks, moves or replaces that file: their open descriptors keep the
-    /// bytes they opened (as on a local filesystem, and on NFS by silly-rename), so only
-    /// readers in other processes and on other hosts need the wait.
-    fn let_go_readers(&self, parent: u64, name: &str) {
-        let Some(node) = self.nodes.lock().find(parent, name) else {
-            return;
-        };
+    /// Lets the read handles in this mount of the file at `path`, or of any file below the
+    /// directory at `path`, stop holding off writers, before this mount unlinks, moves or
+    /// replaces it: their open descriptors keep the bytes they opened (as on a local
+    /// filesystem, and on NFS by silly-rename), so only readers in other processes and on
+    /// other hosts need the wait. Returns them with the paths they had, for `hold_again`.
+    fn let_go_readers(&self, path: &str) -> Vec<(Arc<Handle>, String)> {
+        let below = format!("{path}/");
         // One pass over the open handles: unlink and rename are rare next to reads.
-        let readers: Vec<Arc<Handle>> = self
+        let readers: Vec<(u64, Arc<Handle>)> = self
             .handles
             .lock()
             .values()
-            .filter(|h| matches!(&***h, Handle::Read { node: n, .. } if *n == node))
-            .cloned()
+            .filter_map(|h| match &**h {
+                Handle::Read { node, .. } => Some((*node, h.clone())),
+                _ => None,
+            })
             .collect();
-        for h in readers {
+        let mut let_go = Vec::new();
+        for (node, h) in readers {
+            let Some(p) = self.nodes.lock().path(node) else {
+                continue;
+            };
+            if p != path && !p.starts_with(&below) {
+                continue;
+            }
             if let Handle::Read { reader, .. } = &*h {
                 reader.let_go();
+            }
+            let_go.push((h, p));
+        }
+        let_go
+    }
+
+    /// Readers let go for an unlink or rename that failed (`to` None: each at its own
+    /// path), or that moved them from `from` to `to`, hold off writers again.
+    fn hold_again(&self, readers: &[(Arc<Handle>, String)], moved: Option<(&str, &str)>) {
+        for (h, p) in readers {
+            let Handle::Read { reader, .. } = &**h else {
+                continue;
+            };
+            match moved {
+                None => reader.hold_again(p),
+                Some((from, to)) => {
+                    if let Some(rest) = p.strip_prefix(from) {
+                        if rest.is_empty() || rest.starts_with('/') {
+                            reader.hold_again(&format!("{to}{rest}"));
+                        }
+                    }
+                }
             }
         }
     }
@@ -370,9 +338,9 @@ impl Fs {
     }
 
     /// Makes sure the write handle has a draft (copying the current bytes unless truncated).
-    fn ensure_draft(&self, w: &mut Writing) -> Result<()> {
+    fn ensure_draft(&self, w: &mut Writing, pid: u32) -> Result<()> {
         if w.wait_readers {
-            self.wait_for_cached_readers(w.node)?;
+            self.rules.wait_for_cached_readers(w.node, pid)?;
             w.wait_readers = false;
         }
         if w.draft.is_none() {
@@ -420,8 +388,14 @@ impl Fs {
     }
 
     /// Opens `node` for writing: the handle and how the kernel must treat it.
-    fn open_write(&self, node: u64, flags: i32, who: Creator) -> Result<(u64, FopenFlags)> {
-        let readers = self.start_writer(node);
+    fn open_write(
+        &self,
+        node: u64,
+        flags: i32,
+        who: Creator,
+        pid: u32,
+    ) -> Result<(u64, FopenFlags)> {
+        let readers = self.rules.start_writing(node, pid)?;
         let seen = Arc::new(Mutex::new(None));
         let mut w = Writing {
             node,
@@ -435,8 +409,8 @@ impl Fs {
         if w.truncated {
             // O_TRUNC empties the file for this opener now (the kernel, too, once the open
             // is answered); others see it at close.
-            if let Err(e) = self.ensure_draft(&mut w) {
-                self.end_io(node, true, false);
+            if let Err(e) = self.ensure_draft(&mut w, pid) {
+                self.rules.end_io(node, true, false);
                 return Err(e);
             }
         }
@@ -521,6 +495,14 @@ impl Filesystem for Fs {
             // Shared mappings of files opened with FOPEN_DIRECT_IO (kernel 6.6+).
             | InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
         let _ = config.add_capabilities(wanted & config.capabilities());
+        // Readers of unchanged files read the share's data file in the kernel (6.9+). Depth
+        // 2: the share itself may be on a stacked filesystem (overlayfs in a container).
+        if config.capabilities().contains(InitFlags::FUSE_PASSTHROUGH)
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(2).is_ok()
+        {
+            self.rules.enable_passthrough();
+        }
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
         let _ = config.set_max_background(64);
@@ -581,7 +563,7 @@ impl Filesystem for Fs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -620,7 +602,7 @@ impl Filesystem for Fs {
                 let mut w = w.lock();
                 if size.is_some() {
                     w.truncated |= size == Some(0);
-                    self.ensure_draft(&mut w)?;
+                    self.ensure_draft(&mut w, req.pid())?;
                 }
                 let Some(d) = w.draft.as_mut() else {
                     continue;
@@ -723,16 +705,23 @@ impl Filesystem for Fs {
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let r = self.timed("unlink", || {
             let (path, name) = self.child(parent, name)?;
-            self.let_go_readers(parent.0, &name);
-            match self.backend.unlink(&path) {
-                Ok(()) => {}
+            let readers = self.let_go_readers(&path);
+            let r = match self.backend.unlink(&path) {
+                Ok(()) => Ok(()),
                 // A created file not yet published: dropping the name is all there is to do.
-                Err(e) if e == Errno::ENOENT => {
-                    let node = self.nodes.lock().find(parent.0, &name).ok_or(e)?;
-                    self.draft_attr(node).ok_or(e)?;
-                }
-                Err(e) => return Err(e),
+                Err(e) if e == Errno::ENOENT => self
+                    .nodes
+                    .lock()
+                    .find(parent.0, &name)
+                    .and_then(|node| self.draft_attr(node))
+                    .map(|_| ())
+                    .ok_or(e),
+                Err(e) => Err(e),
+            };
+            if r.is_err() {
+                self.hold_again(&readers, None);
             }
+            r?;
             self.nodes.lock().detach(parent.0, &name);
             Ok(())
         });
@@ -785,23 +774,32 @@ impl Filesystem for Fs {
             let (from, name) = self.child(parent, name)?;
             let (to, newname) = self.child(newparent, newname)?;
             let replace = !flags.contains(RenameFlags::RENAME_NOREPLACE);
-            self.let_go_readers(parent.0, &name);
+            // The file, or every file below the directory, that moves; and the one replaced.
+            let moving = self.let_go_readers(&from);
+            let mut replaced = Vec::new();
             if replace {
-                self.let_go_readers(newparent.0, &newname);
+                replaced = self.let_go_readers(&to);
             }
-            match self.backend.rename(&from, &to, replace) {
-                Ok(()) => {}
+            let r = match self.backend.rename(&from, &to, replace) {
                 // A file created here and still open for writing exists for this mount only:
                 // it goes live now (as fsync would) so that it can move like any other.
                 Err(e) if e == Errno::ENOENT => {
-                    let node = self.nodes.lock().find(parent.0, &name).ok_or(e)?;
-                    if !self.publish_node(node)? {
-                        return Err(e);
+                    let node = self.nodes.lock().find(parent.0, &name).ok_or(e);
+                    match node.and_then(|n| self.publish_node(n)) {
+                        Ok(true) => self.backend.rename(&from, &to, replace),
+                        Ok(false) => Err(e),
+                        Err(e) => Err(e),
                     }
-                    self.backend.rename(&from, &to, replace)?;
                 }
-                Err(e) => return Err(e),
+                r => r,
+            };
+            if let Err(e) = r {
+                self.hold_again(&moving, None);
+                self.hold_again(&replaced, None);
+                return Err(e);
             }
+            // Moved, not replaced: the same version, now at its new path.
+            self.hold_again(&moving, Some((&from, &to)));
             self.nodes
                 .lock()
                 .rename(parent.0, &name, newparent.0, &newname);
@@ -816,42 +814,36 @@ impl Filesystem for Fs {
             if flags.acc_mode() == OpenAccMode::O_RDONLY && flags.0 & libc::O_TRUNC == 0 {
                 let reader = self.backend.open_read(&path)?;
                 let a = reader.attr();
-                if !self.start_reader(ino.0) {
-                    // Open for writing in this mount: the kernel's size and pages may be
-                    // the writer's; read the opened version directly.
-                    let fh = self.add_handle(
-                        ino.0,
-                        Handle::Read {
-                            node: ino.0,
-                            reader,
-                            cached: false,
-                        },
-                    );
-                    return Ok((fh, FopenFlags::FOPEN_DIRECT_IO));
-                }
-                let keep = self
-                    .nodes
-                    .lock()
-                    .cache(ino.0, (a.share_ino, a.mtime, a.size));
+                let version = (a.share_ino, a.mtime, a.size);
+                let (how, cached) = self.rules.read_path(
+                    ino.0,
+                    version,
+                    || reader.file().map(|f| reply.open_backing(f)),
+                    req.pid(),
+                )?;
+                // Pages cached from an earlier open of this very version stay valid: the
+                // shared lock now held keeps it from changing until release.
+                let keep =
+                    !matches!(how, ReadPath::Direct) && self.nodes.lock().cache(ino.0, version);
                 if !keep {
                     self.forget_cached_attr(ino.0);
                 }
+                let (backing, f) = match how {
+                    ReadPath::Passthrough(id) => (Some(id), FopenFlags::empty()),
+                    ReadPath::Cached if keep => (None, FopenFlags::FOPEN_KEEP_CACHE),
+                    ReadPath::Cached => (None, FopenFlags::empty()),
+                    ReadPath::Direct => (None, FopenFlags::FOPEN_DIRECT_IO),
+                };
                 let fh = self.add_handle(
                     ino.0,
                     Handle::Read {
                         node: ino.0,
                         reader,
-                        cached: true,
+                        cached,
+                        _backing: backing.clone(),
                     },
                 );
-                // Pages cached from an earlier open of this very version stay valid: the
-                // shared lock now held keeps it from changing until release.
-                let f = if keep {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    FopenFlags::empty()
-                };
-                return Ok((fh, f));
+                return Ok((fh, f, backing));
             }
             let a = self.attr_of(ino.0, &path)?;
             if a.kind == Kind::Dir {
@@ -862,15 +854,16 @@ impl Filesystem for Fs {
                 uid: req.uid(),
                 gid: req.gid(),
             };
-            let (fh, f) = self.open_write(ino.0, flags.0, who)?;
+            let (fh, f) = self.open_write(ino.0, flags.0, who, req.pid())?;
             // Reads and writes through this handle must see the current size, and pages
             // cached of this version may now change: the next read open drops them.
             self.nodes.lock().uncache(ino.0);
             self.forget_cached_attr(ino.0);
-            Ok((fh, f))
+            Ok((fh, f, None))
         });
         match r {
-            Ok((fh, f)) => reply.opened(FileHandle(fh), f),
+            Ok((fh, f, Some(id))) => reply.opened_passthrough(FileHandle(fh), f, &id),
+            Ok((fh, f, None)) => reply.opened(FileHandle(fh), f),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -905,7 +898,7 @@ impl Filesystem for Fs {
                 libc::O_TRUNC
             };
             let (fh, open_flags) =
-                match self.open_write(node, (flags & !libc::O_TRUNC) | trunc, who) {
+                match self.open_write(node, (flags & !libc::O_TRUNC) | trunc, who, req.pid()) {
                     Ok(r) => r,
                     Err(e) => {
                         self.nodes.lock().forget(node, 1);
@@ -952,7 +945,7 @@ impl Filesystem for Fs {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -968,7 +961,7 @@ impl Filesystem for Fs {
                 return Err(Errno::EBADF);
             };
             let mut w = w.lock();
-            self.ensure_draft(&mut w)?;
+            self.ensure_draft(&mut w, req.pid())?;
             let append = w.append;
             let Some(d) = w.draft.as_mut() else {
                 return Err(Errno::EIO);
@@ -1192,7 +1185,7 @@ impl Filesystem for Fs {
 
     fn setlk(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         lock_owner: KernelOwner,
@@ -1221,16 +1214,22 @@ impl Filesystem for Fs {
             owner: lock_owner.0,
         };
         let backend = self.backend.clone();
+        let waits = sleep && lock.kind != LockType::Unlock;
+        let pid = req.pid();
         let run = move || {
             let started = Instant::now();
-            let r = backend.lock(&path, owner, lock, sleep);
+            let r = if waits {
+                wait_for_lock(&*backend, &path, owner, lock, pid)
+            } else {
+                backend.lock(&path, owner, lock, None)
+            };
             backend.observe("setlk", r.err(), started.elapsed());
             match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
             }
         };
-        if sleep && lock.kind != LockType::Unlock {
+        if waits {
             // A waiting F_SETLKW must not hold up one of the few request threads for as long
             // as the lock timeout.
             if let Err(e) = std::thread::Builder::new()
@@ -1241,6 +1240,30 @@ impl Filesystem for Fs {
             }
         } else {
             run();
+        }
+    }
+}
+
+/// Waits for a tool lock up to the lock timeout, in slices, giving up with EINTR once the
+/// requester `pid` is interrupted by a signal: an abandoned wait is never granted later.
+fn wait_for_lock(
+    backend: &dyn Backend,
+    path: &str,
+    owner: LockOwner,
+    lock: RangeLock,
+    pid: u32,
+) -> Result<()> {
+    let deadline = Instant::now() + backend.lock_timeout();
+    loop {
+        let now = Instant::now();
+        let slice = (now + interrupt::SLICE).min(deadline);
+        match backend.lock(path, owner, lock, Some(slice)) {
+            Err(e) if e == Errno::EAGAIN && slice < deadline => {
+                if interrupt::interrupted(pid) {
+                    return Err(Errno::EINTR);
+                }
+            }
+            r => return r,
         }
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod backend;
 mod fs;
+mod interrupt;
+mod io_rules;
 mod nodes;
 
 use std::path::{Path, PathBuf};
@@ -171,6 +173,8 @@ pub fn mount(
         fuser::MountOption::Subtype("nasgate".into()),
         fuser::MountOption::NoDev,
         fuser::MountOption::NoSuid,
+        // Reads of up to 1 MiB per request, as writes (max_write) and read-ahead.
+        fuser::MountOption::CUSTOM(format!("max_read={}", fs::MAX_IO)),
     ];
     if options.allow_other {
         config.acl = fuser::SessionACL::All;

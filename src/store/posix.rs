@@ -676,16 +676,17 @@ impl Store {
     }
 
     /// Takes (`Some`), or releases (`None`), a forwarded tool lock on the data file at `path`
-    /// for `who`; waits up to the lock timeout when `wait`. `Ok(false)`: held by someone else.
+    /// for `who`; waits until `until` when given, never beyond the lock timeout (the mount
+    /// waits in slices to notice interrupted callers). `Ok(false)`: held by someone else.
     pub fn lock_range(
         &self,
         path: &str,
         who: Owner,
         kind: Option<LockKind>,
         range: Range,
-        wait: bool,
+        until: Option<Instant>,
     ) -> Result<bool> {
-        let deadline = wait.then(|| Instant::now() + self.locks.timeout());
+        let deadline = until.map(|u| u.min(Instant::now() + self.locks.timeout()));
         let rel = PathBuf::from(path);
         self.locks
             .ranges()

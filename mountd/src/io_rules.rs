@@ -1,0 +1,358 @@
+//! Which way each open of a file goes to the kernel (page cache, direct, passthrough), given
+//! the other handles of the file open in this mount. The kernel keeps one size and one page
+//! cache per file for the whole mount, and takes only passthrough opens, all with one
+//! backing file, of an inode open in passthrough; a reader must see the version it opened,
+//! and a writer its draft. Free of fuser types, so a model test can drive it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::backend::{Errno, Result};
+use crate::interrupt;
+use crate::nodes::Version;
+
+/// Open handles of one file in this mount, as far as the kernel's shared view of it is
+/// concerned.
+#[derive(Debug, Default)]
+struct NodeIo {
+    /// Write handles, and openers about to become one.
+    writers: u32,
+    /// Read handles that use the page cache or passthrough.
+    cached_readers: u32,
+}
+
+/// How a reader is opened; `B` is the kernel's backing file registration.
+pub(crate) enum ReadPath<B> {
+    /// The kernel reads the data file itself.
+    Passthrough(Arc<B>),
+    /// Through the page cache and this process.
+    Cached,
+    /// Through this process only (FOPEN_DIRECT_IO), while the file is open for writing.
+    Direct,
+}
+
+/// The rules, with the state they need: handles per node and passthrough registrations.
+pub(crate) struct IoRules<B> {
+    io: Mutex<HashMap<u64, NodeIo>>,
+    changed: Condvar,
+    /// The kernel granted FUSE passthrough (and nasgate may register backing files).
+    passthrough: AtomicBool,
+    /// The backing file of each node read through passthrough, and its version.
+    backings: Mutex<HashMap<u64, (Weak<B>, Version)>>,
+    /// The longest a writer or reader waits for readers.
+    timeout: Duration,
+}
+
+impl<B> IoRules<B> {
+    /// No handles open; waits for readers last up to `timeout`.
+    pub(crate) fn new(timeout: Duration) -> IoRules<B> {
+        IoRules {
+            io: Mutex::new(HashMap::new()),
+            changed: Condvar::new(),
+            passthrough: AtomicBool::new(false),
+            backings: Mutex::new(HashMap::new()),
+            timeout,
+        }
+    }
+
+    /// The kernel offers passthrough.
+    pub(crate) fn enable_passthrough(&self) {
+        self.passthrough.store(true, Ordering::Relaxed);
+    }
+
+    // Page-cache readers and writers of a file never overlap in this mount: a reader opened
+    // while the file is open for writing reads directly (FOPEN_DIRECT_IO), and a writer
+    // opened while page-cache readers are open changes nothing (O_TRUNC, write, truncate)
+    // until they are gone; its publish would wait for their shared locks anyway.
+
+    /// Registers a reader of `node`; whether it may use the page cache.
+    fn start_reader(&self, node: u64) -> bool {
+        let mut io = self.io.lock();
+        let e = io.entry(node).or_default();
+        if e.writers > 0 {
+            return false;
+        }
+        e.cached_readers += 1;
+        true
+    }
+
+    /// Registers a writer of `node`; whether it must go direct and wait for page-cache
+    /// readers before its first change. Where the readers read through passthrough, the
+    /// kernel takes no other open of the inode: the writer waits for them here, at its
+    /// open (EAGAIN after the timeout, EINTR when `pid` is interrupted), and registers none.
+    pub(crate) fn start_writing(&self, node: u64, pid: u32) -> Result<bool> {
+        let readers = {
+            let mut io = self.io.lock();
+            let e = io.entry(node).or_default();
+            e.writers += 1;
+            e.cached_readers > 0
+        };
+        if readers && self.in_passthrough(node) {
+            if let Err(e) = self.wait_for_cached_readers(node, pid) {
+                self.end_io(node, true, false);
+                return Err(e);
+            }
+            return Ok(false);
+        }
+        Ok(readers)
+    }
+
+    /// A handle of `node` is gone: a writer, a page-cache reader, or neither.
+    pub(crate) fn end_io(&self, node: u64, writer: bool, cached_reader: bool) {
+        let mut io = self.io.lock();
+        if let Some(e) = io.get_mut(&node) {
+            if writer {
+                e.writers = e.writers.saturating_sub(1);
+            }
+            if cached_reader {
+                e.cached_readers = e.cached_readers.saturating_sub(1);
+            }
+            if e.writers == 0 && e.cached_readers == 0 {
+                io.remove(&node);
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits, up to the timeout, until no page-cache reader of `node` is open; EINTR as
+    /// soon as the requester `pid` is interrupted by a signal.
+    pub(crate) fn wait_for_cached_readers(&self, node: u64, pid: u32) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        let mut io = self.io.lock();
+        while io.get(&node).is_some_and(|e| e.cached_readers > 0) {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Errno::EAGAIN);
+            }
+            let slice = (now + interrupt::SLICE).min(deadline);
+            self.changed.wait_until(&mut io, slice);
+            if io.get(&node).is_some_and(|e| e.cached_readers > 0)
+                && MutexGuard::unlocked(&mut io, || interrupt::interrupted(pid))
+            {
+                return Err(Errno::EINTR);
+            }
+        }
+        Ok(())
+    }
+
+    /// How to open a reader of `node` at `version`, and whether it counts as a page-cache
+    /// reader. `backing` registers the reader's data file for passthrough (None: it has
+    /// none). Passthrough when the kernel offers it: the kernel then reads the share's data
+    /// file itself while the reader's shared lock keeps the version. A reader of the version
+    /// already read that way joins it; one that comes while a writer waits for those
+    /// readers waits with it (joining would starve the writer), then reads directly.
+    pub(crate) fn read_path(
+        &self,
+        node: u64,
+        version: Version,
+        backing: impl FnOnce() -> Option<std::io::Result<B>>,
+        pid: u32,
+    ) -> Result<(ReadPath<B>, bool)> {
+        // Held while deciding, so that two opens cannot pick different ways for one inode.
+        let mut backings = self.backings.lock();
+        while let Some((id, v)) = self.live_backing(&backings, node) {
+            if self.io.lock().get(&node).is_some_and(|e| e.writers > 0) {
+                drop((id, backings));
+                self.wait_for_cached_readers(node, pid)?;
+                backings = self.backings.lock();
+                continue;
+            }
+            if v != version {
+                // Only after a failed unlink or rename let the old version's readers go
+                // and another version arrived: the kernel cannot mix the two.
+                return Err(Errno::EAGAIN);
+            }
+            self.io.lock().entry(node).or_default().cached_readers += 1;
+            return Ok((ReadPath::Passthrough(id), true));
+        }
+        if !self.start_reader(node) {
+            return Ok((ReadPath::Direct, false));
+        }
+        if !self.passthrough.load(Ordering::Relaxed) {
+            return Ok((ReadPath::Cached, true));
+        }
+        match backing() {
+            None => Ok((ReadPath::Cached, true)),
+            Some(Ok(id)) => {
+                let id = Arc::new(id);
+                backings.insert(node, (Arc::downgrade(&id), version));
+                Ok((ReadPath::Passthrough(id), true))
+            }
+            Some(Err(e)) => {
+                // EPERM when not root (CAP_SYS_ADMIN): the page cache it is, from now on.
+                tracing::info!("FUSE passthrough unavailable, reading through nasgate: {e}");
+                self.passthrough.store(false, Ordering::Relaxed);
+                Ok((ReadPath::Cached, true))
+            }
+        }
+    }
+
+    /// The backing file the kernel reads `node` through now, if any. A handle being
+    /// released may still hold one that the kernel let go already; the count of readers,
+    /// which their release ends, says whether any is still open.
+    fn live_backing(
+        &self,
+        backings: &HashMap<u64, (Weak<B>, Version)>,
+        node: u64,
+    ) -> Option<(Arc<B>, Version)> {
+        let (open, v) = backings.get(&node)?;
+        let id = open.upgrade()?;
+        let readers = self
+            .io
+            .lock()
+            .get(&node)
+            .is_some_and(|e| e.cached_readers > 0);
+        readers.then_some((id, *v))
+    }
+
+    /// Whether the kernel reads `node` through passthrough now.
+    fn in_passthrough(&self, node: u64) -> bool {
+        self.live_backing(&self.backings.lock(), node).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IoRules, ReadPath};
+    use crate::backend::Errno;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// What the kernel holds of one inode (fs/fuse/iomode.c): passthrough opens and their
+    /// backing file, caching opens; direct opens take no part.
+    #[derive(Default)]
+    struct Inode {
+        passthrough: u32,
+        backing: Option<u64>,
+        caching: u32,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Read {
+            node: u64,
+            version: u8,
+        },
+        Write {
+            node: u64,
+        },
+        Close(usize),
+        /// Released handles are dropped (the request thread finished the release).
+        Settle,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1..3u64, 0..2u8).prop_map(|(node, version)| Op::Read { node, version }),
+            (1..3u64).prop_map(|node| Op::Write { node }),
+            (0..8usize).prop_map(Op::Close),
+            Just(Op::Settle),
+        ]
+    }
+
+    /// An open handle: its node, the way it went, its backing registration.
+    struct Open {
+        node: u64,
+        writer: bool,
+        cached: bool,
+        how: char,
+        backing: Option<Arc<u64>>,
+    }
+
+    proptest! {
+        /// Random opens and closes of readers and writers, passthrough on: every open the
+        /// rules answer is one the kernel accepts (no EIO), and a writer never goes cached
+        /// while a page-cache or passthrough reader is open.
+        #[test]
+        fn every_open_is_one_the_kernel_accepts(ops in proptest::collection::vec(op(), 1..60)) {
+            // Waits end at once: a single thread cannot close anything meanwhile.
+            let rules: IoRules<u64> = IoRules::new(Duration::ZERO);
+            rules.enable_passthrough();
+            let mut inodes: std::collections::HashMap<u64, Inode> = Default::default();
+            let mut open: Vec<Open> = Vec::new();
+            let mut next_backing = 0u64;
+            // Handles already released to the rules but not yet dropped: their backing
+            // registration outlives the kernel's hold on it for a moment.
+            let mut releasing: Vec<Arc<u64>> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Read { node, version } => {
+                        let v = (node, UNIX_EPOCH, u64::from(version));
+                        let r = rules.read_path(node, v, || { next_backing += 1; Some(Ok(next_backing)) }, 0);
+                        let ino = inodes.entry(node).or_default();
+                        match r {
+                            Ok((ReadPath::Passthrough(id), cached)) => {
+                                prop_assert!(cached);
+                                prop_assert_eq!(ino.caching, 0, "passthrough next to a caching open");
+                                if ino.passthrough > 0 {
+                                    prop_assert_eq!(ino.backing, Some(*id), "two backing files");
+                                }
+                                ino.passthrough += 1;
+                                ino.backing = Some(*id);
+                                open.push(Open { node, writer: false, cached, how: 'p', backing: Some(id) });
+                            }
+                            Ok((ReadPath::Cached, cached)) => {
+                                prop_assert_eq!(ino.passthrough, 0, "caching open next to passthrough");
+                                ino.caching += 1;
+                                open.push(Open { node, writer: false, cached, how: 'c', backing: None });
+                            }
+                            Ok((ReadPath::Direct, cached)) => {
+                                prop_assert_eq!(ino.passthrough, 0, "direct open next to passthrough");
+                                prop_assert!(open.iter().any(|o| o.node == node && o.writer));
+                                open.push(Open { node, writer: false, cached, how: 'd', backing: None });
+                            }
+                            Err(e) => {
+                                // Only waits that could not end here, or another version.
+                                prop_assert_eq!(e, Errno::EAGAIN);
+                            }
+                        }
+                    }
+                    Op::Write { node } => {
+                        let ino = inodes.entry(node).or_default();
+                        match rules.start_writing(node, 0) {
+                            Ok(direct) => {
+                                prop_assert_eq!(ino.passthrough, 0, "writer next to passthrough");
+                                let readers = open.iter().any(|o| o.node == node && o.cached);
+                                prop_assert_eq!(direct, readers);
+                                if !direct {
+                                    ino.caching += 1;
+                                }
+                                open.push(Open { node, writer: true, cached: false, how: if direct { 'd' } else { 'c' }, backing: None });
+                            }
+                            Err(e) => {
+                                prop_assert_eq!(e, Errno::EAGAIN);
+                                prop_assert!(ino.passthrough > 0, "a writer waited without passthrough readers");
+                            }
+                        }
+                    }
+                    Op::Close(i) => {
+                        if open.is_empty() {
+                            continue;
+                        }
+                        let o = open.remove(i % open.len());
+                        // The kernel lets go of the file before it sends the release.
+                        let ino = inodes.entry(o.node).or_default();
+                        match o.how {
+                            'p' => {
+                                ino.passthrough -= 1;
+                                if ino.passthrough == 0 {
+                                    ino.backing = None;
+                                }
+                            }
+                            'c' => ino.caching -= 1,
+                            _ => {}
+                        }
+                        rules.end_io(o.node, o.writer, o.cached);
+                        releasing.extend(o.backing);
+                    }
+                    Op::Settle => releasing.clear(),
+                }
+            }
+        }
+    }
+}
