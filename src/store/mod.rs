@@ -8,6 +8,7 @@ pub mod config;
 pub mod fsck;
 pub mod io;
 pub mod layout;
+mod links;
 pub mod list;
 mod listed;
 pub mod meta;
@@ -252,6 +253,8 @@ pub struct Store {
     config: StoreConfig,
     /// ETags of recently listed objects, so a listing skips reading every fs.json.
     listed: parking_lot::Mutex<listed::Listed>,
+    /// Symlinks already checked to stay inside the tree.
+    links: parking_lot::Mutex<links::Links>,
     /// The lock on this instance's staging `owner` file (re-taken after a reconnect, taken
     /// away only in drop).
     owner: parking_lot::Mutex<Option<ShareLock>>,
@@ -293,6 +296,7 @@ impl Store {
             instance,
             config,
             listed: parking_lot::Mutex::new(listed::Listed::default()),
+            links: parking_lot::Mutex::new(links::Links::default()),
             owner: parking_lot::Mutex::new(Some(lock)),
         })
     }

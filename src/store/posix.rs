@@ -17,6 +17,7 @@ use crate::lock::ranges::Owner;
 use crate::lock::{Create, LockError, WriteGuard};
 use crate::platform::{self, Attr, FileKind, FsStats, Holder, LockKind, OpenMode, Range, SetTime};
 
+use super::links::LinkKey;
 use super::meta::user_and_standard;
 use super::meta::{self, Stamp};
 use super::object::{is_not_found, read_record, Prune, RETRIES};
@@ -190,12 +191,16 @@ impl Store {
             (FileKind::Dir, _, _) => EntryKind::Dir,
             (FileKind::File, _, Some(_)) => EntryKind::File,
             (_, true, Some(k)) => {
-                let target = self
-                    .root
-                    .read_link(&rel)
-                    .map_err(StoreError::io("readlink", &rel))?;
-                if !link_stays_inside(bucket, k, &target) {
-                    return Err(missing());
+                let known = LinkKey::of(path, &a);
+                if !self.links.lock().known_inside(&known) {
+                    let target = self
+                        .root
+                        .read_link(&rel)
+                        .map_err(StoreError::io("readlink", &rel))?;
+                    if !link_stays_inside(bucket, k, &target) {
+                        return Err(missing());
+                    }
+                    self.links.lock().remember(known);
                 }
                 EntryKind::Symlink
             }
@@ -344,9 +349,18 @@ impl Store {
         match (self.attr(path)?, place(path)) {
             ((EntryKind::Symlink, _), Place::Key(b, k)) => {
                 let rel = layout::data(b, k);
-                self.root
+                let target = self
+                    .root
                     .read_link(&rel)
-                    .map_err(StoreError::io("readlink", &rel))
+                    .map_err(StoreError::io("readlink", &rel))?;
+                // The lookup may have trusted a remembered verdict; what leaves here is checked.
+                if !link_stays_inside(b, k, &target) {
+                    return Err(StoreError::NoSuchKey {
+                        bucket: b.into(),
+                        key: k.into(),
+                    });
+                }
+                Ok(target)
             }
             _ => Err(refused(Refusal::Invalid, "not a symlink")),
         }
@@ -361,7 +375,7 @@ impl Store {
             Place::Bucket(b) => PathBuf::from(b),
             Place::Key(b, k) => layout::data(b, k),
         };
-        let (kind, _) = self.attr(path)?;
+        let (kind, was) = self.attr(path)?;
         let apply = || -> Result<()> {
             let err = |e| StoreError::io("setattr", &rel)(e);
             let times = change.atime.is_some() || change.mtime.is_some();
@@ -384,6 +398,15 @@ impl Store {
                 self.root
                     .set_owner(&rel, change.uid, change.gid)
                     .map_err(&err)?;
+            }
+            if kind == EntryKind::Symlink {
+                // The change moved the link's ctime; carry the verdict over to the same inode
+                // so the lookup that follows does not read the link and undo its access time.
+                if let Ok(now) = self.root.attr(&rel) {
+                    if now.symlink && now.stat.id.same_file(&was.stat.id) {
+                        self.links.lock().remember(LinkKey::of(path, &now));
+                    }
+                }
             }
             Ok(())
         };
