@@ -875,6 +875,20 @@ fn writes_publish_at_close_and_not_before() {
         assert_eq!(get(sb, "/bkt/new").status, 404);
         assert_eq!(std::fs::metadata(&n).unwrap().len(), 9);
         assert!(!fx.share().join("bkt/new").exists());
+        // Listed in this mount like any file, and its directory is not empty.
+        let names: Vec<String> = std::fs::read_dir(mnt.join("bkt"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.contains(&"new".to_string()), "{names:?}");
+        let d = mnt.join("bkt/sub");
+        std::fs::create_dir(&d).unwrap();
+        py.ok(&format!("open s {} w", d.join("inner").display()));
+        py.ok("write s kept");
+        let e = std::fs::remove_dir(&d).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTEMPTY));
+        py.ok("close s");
+        assert_eq!(get(sb, "/bkt/sub/inner").body, b"kept");
         py.ok("close n");
         let r = get(sb, "/bkt/new");
         assert_eq!(r.status, 200);

@@ -3,9 +3,14 @@
 //! which takes the same locks as the S3 front. See SEMANTICS.md for what tools can rely on.
 
 pub mod backend;
+mod core;
+#[cfg(test)]
+mod core_model;
 mod fs;
 mod interrupt;
 mod io_rules;
+#[cfg(test)]
+mod memory;
 mod nodes;
 
 use std::path::{Path, PathBuf};

@@ -153,6 +153,9 @@ impl Nodes {
 
     /// `name` in `parent` moved to `new_name` in `new_parent` (whatever was there is gone).
     pub fn rename(&mut self, parent: u64, name: &str, new_parent: u64, new_name: &str) {
+        if (parent, name) == (new_parent, new_name) {
+            return;
+        }
         self.detach(new_parent, new_name);
         if let Some(id) = self.by_name.remove(&(parent, name.to_string())) {
             if let Some(n) = self.by_id.get_mut(&id) {
@@ -176,6 +179,11 @@ impl Nodes {
         if let Some(n) = self.by_id.get_mut(&id) {
             n.cached = None;
         }
+    }
+
+    /// The name of `id` in its parent.
+    pub fn name(&self, id: u64) -> Option<&str> {
+        self.by_id.get(&id).map(|n| n.name.as_str())
     }
 
     /// The parent of `id`.
