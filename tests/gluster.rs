@@ -193,6 +193,14 @@ async fn read_after_write(views: &[PathBuf]) -> [u64; 4] {
             }
         }
     }
+    if errors > 0 {
+        // The servers' own account of what failed is most of the diagnosis.
+        for line in a.log().iter().chain(b.log().iter()) {
+            if line.contains("WARN") || line.contains("ERROR") {
+                eprintln!("server: {line}");
+            }
+        }
+    }
     [errors, stale, deleted_seen, missed]
 }
 

@@ -498,7 +498,15 @@ impl Store {
         let mut tries = 0;
         loop {
             match self.root.create_dir_all(rel) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 16 => tries += 1,
+                // A parent another host removed, or one this client still caches under its old
+                // handle: make it again.
+                Err(e)
+                    if (e.kind() == std::io::ErrorKind::NotFound
+                        || crate::platform::is_stale(&e))
+                        && tries < 16 =>
+                {
+                    tries += 1
+                }
                 done => return done,
             }
         }

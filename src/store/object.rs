@@ -22,6 +22,16 @@ use super::{crash_point, io, Conflict, Result, Store, StoreError};
 /// prune or replacement before it reports the share as too busy.
 pub(super) const RETRIES: usize = 16;
 
+/// What rebuilding an object's metadata found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refreshed {
+    /// The record describes the data (rebuilt, or already right), or a writer is at work:
+    /// look again.
+    Described,
+    /// There is no data file to describe: the object is gone.
+    NoData,
+}
+
 /// Runs `a` and `b` at the same time (b on this thread) and returns the first error.
 ///
 /// `a` goes to the runtime's blocking pool, whose idle threads are reused: a thread of its
@@ -888,10 +898,15 @@ impl Store {
             let guard = match self.locks.read(&meta_rel, Create::No) {
                 Ok(g) => g,
                 Err(e) if lock_file_missing(&e) => match self.root.stat(&data_rel) {
-                    Ok(st) if st.kind == FileKind::File => {
-                        self.refresh(bucket, key)?;
-                        continue;
-                    }
+                    Ok(st) if st.kind == FileKind::File => match self.refresh(bucket, key) {
+                        Ok(Refreshed::Described) => continue,
+                        Ok(Refreshed::NoData) => return Err(no_such_key()),
+                        Err(e) if e.is_stale() && stale.pause(deadline) => {
+                            rounds -= 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    },
                     Ok(_) => return Err(no_such_key()),
                     Err(e) if is_not_found(&e) => return Err(no_such_key()),
                     // A name cached for a file another host just deleted: look again.
@@ -944,7 +959,13 @@ impl Store {
                 _ => {
                     drop(data);
                     drop(guard);
-                    self.refresh(bucket, key)?;
+                    match self.refresh(bucket, key) {
+                        Ok(Refreshed::Described) => {}
+                        Ok(Refreshed::NoData) => return Err(no_such_key()),
+                        // Another host replaced or deleted the data since it was opened.
+                        Err(e) if e.is_stale() && stale.pause(deadline) => rounds -= 1,
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
@@ -962,17 +983,30 @@ impl Store {
 
     /// Rebuilds missing, damaged or stale metadata from the data file (real MD5, content type
     /// from the extension, other stored headers kept), under the exclusive lock.
-    fn refresh(&self, bucket: &str, key: &str) -> Result<()> {
+    fn refresh(&self, bucket: &str, key: &str) -> Result<Refreshed> {
         self.rebuild_metadata(bucket, key, false)
     }
 
     /// Rebuilds the metadata of `bucket/key` from its data under the exclusive lock: only
     /// when it does not describe the data, or always with `force` (fsck found an ETag that
     /// does not match the bytes).
-    pub(crate) fn rebuild_metadata(&self, bucket: &str, key: &str, force: bool) -> Result<()> {
+    pub(crate) fn rebuild_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        force: bool,
+    ) -> Result<Refreshed> {
         let meta_dir = layout::meta_dir(bucket, key);
         let meta_rel = layout::meta(bucket, key);
         let data_rel = layout::data(bucket, key);
+        // A name this client still caches for data another host deleted must not leave a
+        // record (and its directories) behind: the data is opened before anything is made,
+        // and again under the lock, since it may be replaced until then.
+        match self.root.open(&data_rel, OpenMode::Read) {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Ok(Refreshed::NoData),
+            Err(e) => return Err(StoreError::io("open", &data_rel)(e)),
+        }
         match self.make_dirs(&meta_dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotADirectory => {
@@ -986,32 +1020,36 @@ impl Store {
         }
         let guard = match self.locks.write(&meta_rel, Create::Yes) {
             Ok(g) => g,
-            Err(LockError::NotFound { .. }) => return Ok(()),
+            Err(LockError::NotFound { .. }) => return Ok(Refreshed::Described),
             Err(e) => return Err(e.into()),
         };
         let old = read_record(guard.file(), &meta_rel);
         let data = match self.root.open(&data_rel, OpenMode::Read) {
             Ok(f) => f,
-            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) if is_not_found(&e) => {
+                self.discard_lock_file(&guard, bucket, key);
+                return Ok(Refreshed::NoData);
+            }
             Err(e) => return Err(StoreError::io("open", &data_rel)(e)),
         };
         let st = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
         if st.kind != FileKind::File || (!force && old.as_ref().is_some_and(|r| r.describes(&st))) {
-            return Ok(());
+            return Ok(Refreshed::Described);
         }
         let digests =
             io::hash_range(&data, 0, st.size, &[]).map_err(StoreError::io("read", &data_rel))?;
         let after = platform::stat_file(&data).map_err(StoreError::io("stat", &data_rel))?;
         if after != st {
             // Still being written by a tool outside nasgate: the caller looks again.
-            return Ok(());
+            return Ok(Refreshed::Described);
         }
         let mut m = old.map(|r| user_and_standard(&r.meta)).unwrap_or_default();
         m.entry("content-type".into())
             .or_insert_with(|| meta::content_type_for(key).to_string());
         m.insert("etag".into(), digests.md5_hex());
         let record = FsJson::new(m, Stamp::of(&st));
-        self.replace_record(&guard, &meta_rel, &record)
+        self.replace_record(&guard, &meta_rel, &record)?;
+        Ok(Refreshed::Described)
     }
 
     /// Replaces fs.json while holding its exclusive lock.
