@@ -66,12 +66,14 @@ fn fsck_reports_every_kind_of_damage_and_repair_leaves_a_clean_share() {
     std::fs::write(share.join("bkt/dropped.txt"), b"put here by cp").unwrap();
     {
         // Same size, same mtime, different bytes: only hashing can tell.
-        let f = std::fs::OpenOptions::new()
+        use std::io::{Seek, Write};
+        let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(share.join("bkt/bitrot"))
             .unwrap();
         let mtime = f.metadata().unwrap().modified().unwrap();
-        std::os::unix::fs::FileExt::write_at(&f, b"X", 3).unwrap();
+        f.seek(std::io::SeekFrom::Start(3)).unwrap();
+        f.write_all(b"X").unwrap();
         f.set_modified(mtime).unwrap();
     }
     std::fs::OpenOptions::new()

@@ -8,6 +8,7 @@ pub mod config;
 pub mod fsck;
 pub mod io;
 pub mod layout;
+#[cfg(unix)]
 mod links;
 pub mod list;
 mod listed;
@@ -253,7 +254,8 @@ pub struct Store {
     config: StoreConfig,
     /// ETags of recently listed objects, so a listing skips reading every fs.json.
     listed: parking_lot::Mutex<listed::Listed>,
-    /// Symlinks already checked to stay inside the tree.
+    /// Symlinks already checked to stay inside the tree (the POSIX view only).
+    #[cfg(unix)]
     links: parking_lot::Mutex<links::Links>,
     /// The lock on this instance's staging `owner` file (re-taken after a reconnect, taken
     /// away only in drop).
@@ -296,6 +298,7 @@ impl Store {
             instance,
             config,
             listed: parking_lot::Mutex::new(listed::Listed::default()),
+            #[cfg(unix)]
             links: parking_lot::Mutex::new(links::Links::default()),
             owner: parking_lot::Mutex::new(Some(lock)),
         })
