@@ -35,6 +35,10 @@ enum Workload {
     Multipart,
     /// No server: recursive readdir + stat of --dir (the listing baseline).
     Walk,
+    /// No server: open + read + close of files of --size under --dir (the GET anchor on a NAS).
+    FileRead,
+    /// No server: write temp + fsync + rename over files of --size under --dir (the PUT anchor).
+    FileReplace,
 }
 
 #[derive(Parser, Debug)]
@@ -88,7 +92,7 @@ struct Args {
     /// Server process to sample (/proc) for peak RSS and CPU during the timed phase.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Directory to walk (walk workload).
+    /// Directory to walk (walk) or to work in (file-read, file-replace).
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Free-form label copied into the output (e.g. the target's name).
@@ -201,6 +205,15 @@ async fn run(a: &Args) -> Result<u64, String> {
         Workload::Mixed => workloads::mixed(target, &o).await?,
         Workload::List => workloads::list(target, &o).await?,
         Workload::Multipart => workloads::multipart(target, &o).await?,
+        Workload::FileRead | Workload::FileReplace => {
+            let dir = a.dir.as_deref().ok_or("file workloads need --dir")?;
+            let op = if a.workload == Workload::FileRead {
+                workloads::FileOp::Read
+            } else {
+                workloads::FileOp::Replace
+            };
+            workloads::files(dir, op, &o)?
+        }
         Workload::Walk => unreachable!(),
     };
     let mut lat = out.lat_us;

@@ -12,9 +12,11 @@ use crate::body::{seed, ReqBody, Verifier};
 use crate::client::{expect_ok, read_small, read_verify, Conn, Target};
 use crate::sample::{Sampler, Usage};
 
+mod files;
 mod list;
 mod multipart;
 
+pub use files::{files, FileOp};
 pub use list::list;
 pub use multipart::multipart;
 

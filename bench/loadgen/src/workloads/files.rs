@@ -1,0 +1,117 @@
+//! The same small-object work done directly on a directory of the share, without a server:
+//! the anchor that shows what the lock discipline and HTTP cost in round trips to a NAS.
+//!
+//! A read is open + read + close (the bytes verified); a write is what a careful program does
+//! to replace a file: write a temp file, fsync it, rename it over the target. One OS thread
+//! per "connection", each blocking in its own system calls as a process per client would.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{report, Opts, Outcome};
+use crate::body::{fill, matches, seed};
+
+/// Which operation the threads repeat.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FileOp {
+    /// open + read + close, verifying every byte.
+    Read,
+    /// write a temp file + fsync + rename over the target.
+    Replace,
+}
+
+/// Runs `op` on files of `o.size` under `dir/<prefix>` with `o.concurrency` threads.
+pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
+    let base = dir.join(o.prefix.trim_end_matches('/'));
+    std::fs::create_dir_all(&base).map_err(|e| format!("mkdir {}: {e}", base.display()))?;
+    let keys: Arc<Vec<(PathBuf, u64)>> = Arc::new(
+        (0..o.keys)
+            .map(|i| {
+                let name = format!("{}{i}", o.prefix);
+                (base.join(i.to_string()), seed(&name, o.size))
+            })
+            .collect(),
+    );
+    if op == FileOp::Read {
+        // Untimed: the files a read run finds.
+        for (path, s) in keys.iter() {
+            let mut data = vec![0u8; o.size as usize];
+            fill(*s, 0, &mut data);
+            std::fs::write(path, &data).map_err(|e| format!("write {}: {e}", path.display()))?;
+        }
+    }
+    let started = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let deadline = o.duration.map(|d| t0 + d);
+    let threads: Vec<_> = (0..o.concurrency)
+        .map(|worker| {
+            let (keys, started, base) = (keys.clone(), started.clone(), base.clone());
+            let (size, conc, max_ops) = (o.size, o.concurrency, o.ops);
+            std::thread::spawn(move || {
+                let mut out = Outcome::default();
+                let temp = base.join(format!(".tmp-{worker}"));
+                let mut buf = vec![0u8; size as usize];
+                for j in 0.. {
+                    if deadline.is_some_and(|d| Instant::now() >= d)
+                        || max_ops.is_some_and(|m| started.fetch_add(1, Ordering::Relaxed) >= m)
+                    {
+                        break;
+                    }
+                    let (path, s) = &keys[(worker + j * conc) % keys.len()];
+                    let t = Instant::now();
+                    let done = match op {
+                        FileOp::Read => read_one(path, *s, &mut buf),
+                        FileOp::Replace => replace_one(path, &temp, *s, &mut buf),
+                    };
+                    match done {
+                        Ok(()) => {
+                            out.lat_us
+                                .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                            out.ops += 1;
+                            out.bytes += size;
+                        }
+                        Err(e) => {
+                            report(&e);
+                            out.errors += 1;
+                        }
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+    let mut all = Outcome::default();
+    for t in threads {
+        let o = t.join().map_err(|_| "a worker thread panicked".to_string())?;
+        all.ops += o.ops;
+        all.bytes += o.bytes;
+        all.errors += o.errors;
+        all.lat_us.extend(o.lat_us);
+    }
+    all.seconds = t0.elapsed().as_secs_f64();
+    Ok(all)
+}
+
+fn read_one(path: &Path, s: u64, buf: &mut [u8]) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("read {}: {e}", path.display());
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    f.read_exact(buf).map_err(err)?;
+    // One more read proves the end, as an HTTP client sees the body end.
+    if f.read(&mut [0u8; 1]).map_err(err)? != 0 || !matches(s, 0, buf) {
+        return Err(format!("read {}: wrong bytes", path.display()));
+    }
+    Ok(())
+}
+
+fn replace_one(path: &Path, temp: &Path, s: u64, buf: &mut [u8]) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("replace {}: {e}", path.display());
+    fill(s, 0, buf);
+    let mut f = std::fs::File::create(temp).map_err(err)?;
+    f.write_all(buf).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    std::fs::rename(temp, path).map_err(err)
+}
