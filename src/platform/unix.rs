@@ -306,11 +306,30 @@ impl Root {
 
     /// Renames `from` to `to` atomically, replacing a file at `to`.
     pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.at_parent(from, |fdir, fname| {
+        self.rename_from(self, from, to)
+    }
+
+    /// Renames `from` beneath `src` (a directory of the same share) to `to` beneath this
+    /// root, atomically, replacing a file at `to`.
+    pub fn rename_from(&self, src: &Root, from: &Path, to: &Path) -> io::Result<()> {
+        src.at_parent(from, |fdir, fname| {
             self.at_parent(to, |tdir, tname| {
                 // SAFETY: renameat with valid dirfds and single NUL-terminated components.
                 cvt(unsafe { libc::renameat(fdir, fname.as_ptr(), tdir, tname.as_ptr()) })
             })
+        })
+    }
+
+    /// Directory `rel` beneath this root as a root of its own: names in it resolve from its
+    /// handle, without walking the path again (on a NAS, one lookup instead of one per
+    /// component). Never through a symlink.
+    pub fn sub(&self, rel: &Path) -> io::Result<Root> {
+        let fd =
+            self.openat_beneath(rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)?;
+        Ok(Root {
+            // SAFETY: fresh descriptor we own.
+            dir: unsafe { OwnedFd::from_raw_fd(fd) },
+            path: self.path.join(rel),
         })
     }
 

@@ -91,6 +91,22 @@ impl Root {
         })
     }
 
+    /// Directory `rel` beneath this root as a root of its own (never through a reparse
+    /// point).
+    pub fn sub(&self, rel: &Path) -> io::Result<Root> {
+        let full = self.beneath(rel)?;
+        if !std::fs::metadata(&full)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} is not a directory", full.display()),
+            ));
+        }
+        Ok(Root {
+            path: self.path.join(rel),
+            verbatim: full,
+        })
+    }
+
     /// Windows locks belong to the handle, as OFD locks do: handles never share or drop each
     /// other's locks, so the pool may treat them the same way.
     pub fn supports_ofd(&self) -> bool {
@@ -217,7 +233,13 @@ impl Root {
     /// this process mid-copy (fsck reports such a record). A target another program keeps open
     /// without write sharing is retried for a bounded time, then reported as `ResourceBusy`.
     pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let (from, to) = (self.beneath(from)?, self.beneath(to)?);
+        self.rename_from(self, from, to)
+    }
+
+    /// Renames `from` beneath `src` (a directory of the same share) to `to` beneath this
+    /// root, as `rename` does.
+    pub fn rename_from(&self, src: &Root, from: &Path, to: &Path) -> io::Result<()> {
+        let (from, to) = (src.beneath(from)?, self.beneath(to)?);
         let deadline = Instant::now() + RENAME_WAIT;
         let mut pause = Duration::from_millis(2);
         loop {

@@ -257,6 +257,9 @@ pub struct Store {
     /// Symlinks already checked to stay inside the tree (the POSIX view only).
     #[cfg(unix)]
     links: parking_lot::Mutex<links::Links>,
+    /// This instance's staging directory, open: staging files are made, renamed and removed
+    /// by name from its handle, not by a path walked from the share's root.
+    staging: Arc<Root>,
     /// The lock on this instance's staging `owner` file (re-taken after a reconnect, taken
     /// away only in drop).
     owner: parking_lot::Mutex<Option<ShareLock>>,
@@ -292,8 +295,11 @@ impl Store {
         format_json(&root)?;
         let instance = uuid::Uuid::new_v4().to_string();
         let lock = lock_owner(&root, &locks, &instance)?;
+        let tmp = layout::tmp(&instance);
+        let staging = Arc::new(root.sub(&tmp).map_err(StoreError::io("open", &tmp))?);
         Ok(Store {
             root,
+            staging,
             locks,
             instance,
             config,
@@ -324,6 +330,7 @@ impl Store {
             let lock = lock_owner(&self.root, &self.locks, &self.instance)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             *self.owner.lock() = Some(lock);
+            self.staging.reconnect()?;
             tracing::warn!(share = %self.root.path().display(), "share reconnected");
         }
         self.root.stat(&dir.join("owner"))?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::lock::{Create, LockError, ReadGuard, WriteGuard};
-use crate::platform::{self, FileKind, OpenMode, Stat};
+use crate::platform::{self, FileKind, OpenMode, Root, Stat};
 
 use super::checksum::{Checksum, ChecksumAlgorithm};
 use super::layout;
@@ -692,31 +692,43 @@ impl Store {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if let Err(e) = self.place_data(&guard, bucket, key, cond, &mut data) {
-                if matches!(e, StoreError::Io { ref source, .. } if source.kind() == ErrorKind::NotFound)
-                {
-                    // A concurrent delete pruned a directory on the way: start over.
-                    continue;
+            let data_dir = match self.place_data(&guard, bucket, key, cond, &mut data) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    if matches!(e, StoreError::Io { ref source, .. } if source.kind() == ErrorKind::NotFound)
+                    {
+                        // A concurrent delete pruned a directory on the way: start over.
+                        continue;
+                    }
+                    self.discard_lock_file(&guard, bucket, key);
+                    return Err(e);
                 }
-                self.discard_lock_file(&guard, bucket, key);
-                return Err(e);
-            }
+            };
             crash_point("publish.data-placed");
+            // Opened once for the rename and the fsync after it (the lock file keeps it from
+            // being pruned meanwhile): one path walk, a round trip per component on a NAS.
+            let meta_root = self
+                .root
+                .sub(&meta_dir)
+                .map_err(StoreError::io("open", &meta_dir))?;
             record_file
-                .place(&meta_rel)
+                .place_in(
+                    &meta_root,
+                    Path::new(meta_rel.file_name().unwrap_or_default()),
+                )
                 .map_err(StoreError::io("rename", &meta_rel))?;
             crash_point("publish.meta-placed");
             if self.durable() {
                 let parent = data_rel.parent().unwrap_or(Path::new("")).to_path_buf();
-                let root = self.root.clone();
                 both(
                     move || {
-                        root.sync_dir(&parent)
+                        data_dir
+                            .sync_dir(Path::new(""))
                             .map_err(StoreError::io("fsync", &parent))
                     },
                     || {
-                        self.root
-                            .sync_dir(&meta_dir)
+                        meta_root
+                            .sync_dir(Path::new(""))
                             .map_err(StoreError::io("fsync", &meta_dir))
                     },
                 )?;
@@ -732,7 +744,8 @@ impl Store {
     }
 
     /// Under the object's exclusive lock: checks the condition and renames the staged data
-    /// into place, making the directories on the way.
+    /// into place, making the directories on the way. Returns the directory it went into,
+    /// open, for the fsync that makes the rename durable.
     fn place_data(
         &self,
         guard: &WriteGuard,
@@ -740,7 +753,7 @@ impl Store {
         key: &str,
         cond: &WriteCondition,
         data: &mut TempFile,
-    ) -> Result<()> {
+    ) -> Result<Root> {
         let data_rel = layout::data(bucket, key);
         let conflict = |kind| StoreError::KeyConflict {
             bucket: bucket.into(),
@@ -749,11 +762,12 @@ impl Store {
         };
         self.check_write(guard, bucket, key, cond)?;
         crash_point("publish.locked");
-        // Directories on the way are made only when the rename says they are missing: a key
-        // in an existing directory then costs no lookup of it.
-        let mut placed = data.place(&data_rel);
-        if let (Err(e), Some(parent)) = (&placed, data_rel.parent()) {
-            if e.kind() == ErrorKind::NotFound {
+        let parent = data_rel.parent().unwrap_or(Path::new(""));
+        let name = Path::new(data_rel.file_name().unwrap_or_default());
+        // Directories on the way are made only when opening the parent says they are
+        // missing: a key in an existing directory then costs no lookup of them.
+        let dir = match self.root.sub(parent) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
                 match self.make_dirs(parent) {
                     Ok(()) => {}
                     Err(e)
@@ -764,11 +778,20 @@ impl Store {
                     }
                     Err(e) => return Err(StoreError::io("create", parent)(e)),
                 }
-                placed = data.place(&data_rel);
+                self.root.sub(parent)
             }
-        }
-        match placed {
-            Ok(()) => Ok(()),
+            opened => opened,
+        };
+        let dir = match dir {
+            Ok(d) => d,
+            Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                return Err(conflict(Conflict::ParentIsObject))
+            }
+            // Still missing: a concurrent delete pruned it again; the caller starts over.
+            Err(e) => return Err(StoreError::io("open", parent)(e)),
+        };
+        match data.place_in(&dir, name) {
+            Ok(()) => Ok(dir),
             Err(e)
                 if e.kind() == ErrorKind::IsADirectory
                     || e.kind() == ErrorKind::DirectoryNotEmpty

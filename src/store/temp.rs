@@ -16,7 +16,11 @@ use super::{layout, Result, Store, StoreError};
 /// A locked staging file that is removed unless it was renamed into place.
 pub(crate) struct TempFile {
     root: Arc<Root>,
+    /// The staging directory it is `name` in.
+    staging: Arc<Root>,
+    name: PathBuf,
     durable: bool,
+    /// Its path from the share's root (for messages).
     rel: PathBuf,
     lock: Option<ShareLock>,
     placed: bool,
@@ -25,10 +29,11 @@ pub(crate) struct TempFile {
 impl TempFile {
     /// Creates and locks a fresh staging file.
     pub(crate) fn create(store: &Store) -> Result<TempFile> {
-        let rel = layout::tmp(&store.instance).join(uuid::Uuid::new_v4().to_string());
+        let name = PathBuf::from(uuid::Uuid::new_v4().to_string());
+        let rel = layout::tmp(&store.instance).join(&name);
         let f = store
-            .root
-            .open(&rel, OpenMode::CreateNew)
+            .staging
+            .open(&name, OpenMode::CreateNew)
             .map_err(StoreError::io("create", &rel))?;
         let lock = store
             .locks
@@ -36,6 +41,8 @@ impl TempFile {
             .map_err(StoreError::io("lock", &rel))?;
         Ok(TempFile {
             root: store.root.clone(),
+            staging: store.staging.clone(),
+            name,
             durable: store.durable(),
             rel,
             lock: Some(lock),
@@ -59,7 +66,13 @@ impl TempFile {
     /// Renames it to `to` (atomically replacing what is there); the file is then no longer
     /// removed on drop.
     pub(crate) fn place(&mut self, to: &Path) -> std::io::Result<()> {
-        self.root.rename(&self.rel, to)?;
+        let root = self.root.clone();
+        self.place_in(&root, to)
+    }
+
+    /// Renames it to `to` beneath `dir`, a directory of the share already open.
+    pub(crate) fn place_in(&mut self, dir: &Root, to: &Path) -> std::io::Result<()> {
+        dir.rename_from(&self.staging, &self.name, to)?;
         self.placed = true;
         Ok(())
     }
@@ -78,7 +91,7 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.placed {
-            let _ = self.root.remove_file(&self.rel);
+            let _ = self.staging.remove_file(&self.name);
         }
         drop(self.lock.take());
     }
