@@ -922,6 +922,11 @@ impl<B> Core<B> {
         })
     }
 
+    /// Whether `fh` is open for writing (its flush, fsync and release publish).
+    pub(crate) fn writes(&self, fh: u64) -> bool {
+        matches!(self.handle(fh).as_deref(), Ok(Handle::Write(..)))
+    }
+
     /// fsync: what was written goes live.
     pub(crate) fn fsync(&self, fh: u64) -> Result<()> {
         self.timed("fsync", || match &*self.handle(fh)? {

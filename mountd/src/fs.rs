@@ -15,15 +15,22 @@ use fuser::{
 
 use crate::backend::{Attr, AttrChange, Backend, Errno, Kind, LockType, RangeLock, Result, Time};
 use crate::core::{lock_type, Caller, Core, KernelCache, Opened, NAME_MAX};
+use crate::offload::Offload;
 
 /// Largest write request (and read-ahead) asked of the kernel.
 pub(crate) const MAX_IO: u32 = 1 << 20;
 
 /// The mounted filesystem.
 pub struct Fs {
-    core: Core<BackingId>,
+    core: Arc<Core<BackingId>>,
     ttl: Duration,
+    /// Where requests that may wait for an object's lock run.
+    waits: Offload,
 }
+
+/// Helper threads for requests that wait: enough for many closes waiting on readers at
+/// once, few enough that a stuck share cannot make a thread per request.
+const WAITING_REQUESTS: usize = 64;
 
 /// The kernel's attribute cache, reached through the session's notifier once it runs.
 struct Kernel(Arc<OnceLock<Notifier>>);
@@ -120,9 +127,18 @@ impl Fs {
     /// A filesystem over `backend`, caching attributes for `ttl`.
     pub fn new(backend: Arc<dyn Backend>, ttl: Duration, notifier: Arc<OnceLock<Notifier>>) -> Fs {
         Fs {
-            core: Core::new(backend, Arc::new(Kernel(notifier))),
+            core: Arc::new(Core::new(backend, Arc::new(Kernel(notifier)))),
             ttl,
+            waits: Offload::new(WAITING_REQUESTS),
         }
+    }
+
+    /// Runs `op` on a helper thread with the core: for requests that may wait for an
+    /// object's lock (up to `--lock-timeout`), which would otherwise hold one of the few
+    /// request threads and stall the whole mount behind them.
+    fn waiting(&self, op: impl FnOnce(&Core<BackingId>) + Send + 'static) {
+        let core = self.core.clone();
+        self.waits.run(move || op(&core));
     }
 
     /// Answers a request that names a new or found entry.
@@ -134,10 +150,14 @@ impl Fs {
     }
 
     fn reply_attr(&self, ino: INodeNo, r: Result<Attr>, reply: ReplyAttr) {
-        match r {
-            Ok(a) => reply.attr(&self.ttl, &fuse_attr(ino.0, &a)),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_attr(&self.ttl, ino, r, reply);
+    }
+}
+
+fn reply_attr(ttl: &Duration, ino: INodeNo, r: Result<Attr>, reply: ReplyAttr) {
+    match r {
+        Ok(a) => reply.attr(ttl, &fuse_attr(ino.0, &a)),
+        Err(e) => reply.error(errno(e)),
     }
 }
 
@@ -207,10 +227,16 @@ impl Filesystem for Fs {
             atime: atime.map(time),
             mtime: mtime.map(time),
         };
-        let r = self
-            .core
-            .setattr(ino.0, fh.map(|f| f.0), size, change, req.pid());
-        self.reply_attr(ino, r, reply);
+        let (fh, pid, ttl) = (fh.map(|f| f.0), req.pid(), self.ttl);
+        let run = move |core: &Core<BackingId>| {
+            reply_attr(&ttl, ino, core.setattr(ino.0, fh, size, change, pid), reply)
+        };
+        if size.is_some() {
+            // A truncate publishes, which waits for the file's readers.
+            self.waiting(run);
+        } else {
+            run(&self.core);
+        }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
@@ -262,10 +288,11 @@ impl Filesystem for Fs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        reply_empty(
-            name_of(name).and_then(|n| self.core.unlink(parent.0, n)),
-            reply,
-        );
+        let name = match name_of(name) {
+            Ok(n) => n.to_string(),
+            Err(e) => return reply.error(errno(e)),
+        };
+        self.waiting(move |core| reply_empty(core.unlink(parent.0, &name), reply));
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -298,34 +325,41 @@ impl Filesystem for Fs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let r = if flags.contains(RenameFlags::RENAME_EXCHANGE)
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
             || flags.contains(RenameFlags::RENAME_WHITEOUT)
         {
-            Err(Errno::EINVAL)
-        } else {
-            let replace = !flags.contains(RenameFlags::RENAME_NOREPLACE);
-            name_of(name).and_then(|n| {
-                let to = name_of(newname)?;
-                self.core.rename(parent.0, n, newparent.0, to, replace)
-            })
+            return reply.error(errno(Errno::EINVAL));
+        }
+        let replace = !flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let (from, to) = match (name_of(name), name_of(newname)) {
+            (Ok(f), Ok(t)) => (f.to_string(), t.to_string()),
+            (Err(e), _) | (_, Err(e)) => return reply.error(errno(e)),
         };
-        reply_empty(r, reply);
+        self.waiting(move |core| {
+            reply_empty(
+                core.rename(parent.0, &from, newparent.0, &to, replace),
+                reply,
+            )
+        });
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let r = self
-            .core
-            .open(ino.0, flags.0, caller(req), |f| reply.open_backing(f));
-        match r {
-            Ok(o) => {
-                let f = fopen_flags(&o);
-                match &o.backing {
-                    Some(id) => reply.opened_passthrough(FileHandle(o.fh), f, id),
-                    None => reply.opened(FileHandle(o.fh), f),
+        let who = caller(req);
+        // A reader waits while a writer on another host publishes; a writer may wait for
+        // readers (O_TRUNC publishes).
+        self.waiting(move |core| {
+            let r = core.open(ino.0, flags.0, who, |f| reply.open_backing(f));
+            match r {
+                Ok(o) => {
+                    let f = fopen_flags(&o);
+                    match &o.backing {
+                        Some(id) => reply.opened_passthrough(FileHandle(o.fh), f, id),
+                        None => reply.opened(FileHandle(o.fh), f),
+                    }
                 }
+                Err(e) => reply.error(errno(e)),
             }
-            Err(e) => reply.error(errno(e)),
-        }
+        });
     }
 
     fn create(
@@ -406,11 +440,23 @@ impl Filesystem for Fs {
         lock_owner: KernelOwner,
         reply: ReplyEmpty,
     ) {
-        reply_empty(self.core.flush(ino.0, fh.0, lock_owner.0), reply);
+        let run =
+            move |core: &Core<BackingId>| reply_empty(core.flush(ino.0, fh.0, lock_owner.0), reply);
+        // Only what was written publishes, and only a publish waits (for readers).
+        if self.core.writes(fh.0) {
+            self.waiting(run);
+        } else {
+            run(&self.core);
+        }
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
-        reply_empty(self.core.fsync(fh.0), reply);
+        let run = move |core: &Core<BackingId>| reply_empty(core.fsync(fh.0), reply);
+        if self.core.writes(fh.0) {
+            self.waiting(run);
+        } else {
+            run(&self.core);
+        }
     }
 
     fn release(
@@ -423,12 +469,21 @@ impl Filesystem for Fs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.core.release(ino.0, fh.0, lock_owner.map(|o| o.0)) {
+        let run = move |core: &Core<BackingId>| match core.release(
+            ino.0,
+            fh.0,
+            lock_owner.map(|o| o.0),
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => {
                 tracing::warn!(errno = e.0, "publishing at release failed");
                 reply.error(errno(e))
             }
+        };
+        if self.core.writes(fh.0) {
+            self.waiting(run);
+        } else {
+            run(&self.core);
         }
     }
 

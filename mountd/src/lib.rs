@@ -12,6 +12,7 @@ mod io_rules;
 #[cfg(test)]
 mod memory;
 mod nodes;
+mod offload;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
