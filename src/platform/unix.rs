@@ -324,8 +324,15 @@ impl Root {
     /// handle, without walking the path again (on a NAS, one lookup instead of one per
     /// component). Never through a symlink.
     pub fn sub(&self, rel: &Path) -> io::Result<Root> {
-        let fd =
-            self.openat_beneath(rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)?;
+        let flags = libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let fd = match self.openat_beneath(rel, libc::O_RDONLY | flags, 0) {
+            // A directory we may write but not list (mode -wx) still takes names by handle;
+            // only an fsync through this handle then fails, as opening it for one would.
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                self.openat_beneath(rel, libc::O_PATH | flags, 0)?
+            }
+            r => r?,
+        };
         Ok(Root {
             // SAFETY: fresh descriptor we own.
             dir: unsafe { OwnedFd::from_raw_fd(fd) },
