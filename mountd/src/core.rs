@@ -168,6 +168,11 @@ impl<B> Core<B> {
         }
     }
 
+    /// The longest a request waits for a lock.
+    pub(crate) fn lock_timeout(&self) -> std::time::Duration {
+        self.backend.lock_timeout()
+    }
+
     /// The kernel offers passthrough.
     pub(crate) fn enable_passthrough(&self) {
         self.rules.enable_passthrough();

@@ -162,6 +162,17 @@ fn reply_attr(ttl: &Duration, ino: INodeNo, r: Result<Attr>, reply: ReplyAttr) {
 }
 
 impl Filesystem for Fs {
+    fn destroy(&mut self) {
+        // Closes still publishing on helper threads finish (each wait is bounded by the lock
+        // timeout) before the process goes on to exit; cut short, they would be a crash.
+        if !self
+            .waits
+            .drain(self.core.lock_timeout() + Duration::from_secs(5))
+        {
+            tracing::warn!("mount requests were still waiting when the mount ended");
+        }
+    }
+
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Tool locks come to us (and go on to the share) instead of staying in this kernel;
         // O_TRUNC comes with open instead of as a separate truncate that would publish an
@@ -227,12 +238,14 @@ impl Filesystem for Fs {
             atime: atime.map(time),
             mtime: mtime.map(time),
         };
+        // A truncate publishes and new times go into the record: both wait for the file's
+        // readers.
+        let waits = size.is_some() || change.atime.is_some() || change.mtime.is_some();
         let (fh, pid, ttl) = (fh.map(|f| f.0), req.pid(), self.ttl);
         let run = move |core: &Core<BackingId>| {
             reply_attr(&ttl, ino, core.setattr(ino.0, fh, size, change, pid), reply)
         };
-        if size.is_some() {
-            // A truncate publishes, which waits for the file's readers.
+        if waits {
             self.waiting(run);
         } else {
             run(&self.core);
@@ -373,17 +386,24 @@ impl Filesystem for Fs {
         reply: ReplyCreate,
     ) {
         let who = caller(req).creator(mode, umask);
-        let r = name_of(name).and_then(|n| self.core.create(parent.0, n, flags, who, req.pid()));
-        match r {
-            Ok((node, a, o)) => reply.created(
-                &self.ttl,
-                &fuse_attr(node, &a),
-                Generation(0),
-                FileHandle(o.fh),
-                fopen_flags(&o),
-            ),
-            Err(e) => reply.error(errno(e)),
-        }
+        let name = match name_of(name) {
+            Ok(n) => n.to_string(),
+            Err(e) => return reply.error(errno(e)),
+        };
+        let (pid, ttl) = (req.pid(), self.ttl);
+        // An existing name opens the file for writing, which waits for its readers.
+        self.waiting(
+            move |core| match core.create(parent.0, &name, flags, who, pid) {
+                Ok((node, a, o)) => reply.created(
+                    &ttl,
+                    &fuse_attr(node, &a),
+                    Generation(0),
+                    FileHandle(o.fh),
+                    fopen_flags(&o),
+                ),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
     }
 
     fn read(

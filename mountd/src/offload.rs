@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -20,6 +20,8 @@ pub(crate) struct Offload {
 struct Shared {
     state: Mutex<State>,
     more: Condvar,
+    /// Signalled whenever a job ends.
+    ended: Condvar,
     cap: usize,
 }
 
@@ -39,6 +41,7 @@ impl Offload {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 more: Condvar::new(),
+                ended: Condvar::new(),
                 cap: cap.max(1),
             }),
         }
@@ -72,6 +75,28 @@ impl Offload {
         drop(st);
         self.shared.more.notify_one();
     }
+
+    /// Waits until every job has ended, at most `within`; whether they all did. A close
+    /// that is publishing when the mount goes away finishes instead of being cut short.
+    pub(crate) fn drain(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if st.jobs.is_empty() && st.idle == st.threads {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .shared
+                .ended
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
 }
 
 fn helper(shared: &Shared) {
@@ -79,11 +104,16 @@ fn helper(shared: &Shared) {
     loop {
         if let Some(job) = st.jobs.pop_front() {
             drop(st);
-            job();
+            // A job that panics drops its reply (the kernel gets EIO) and must not take its
+            // helper with it: the pool would count a thread that no longer runs jobs.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                tracing::error!("a mount request panicked");
+            }
             st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             continue;
         }
         st.idle += 1;
+        shared.ended.notify_all();
         let (next, waited) = shared
             .more
             .wait_timeout(st, LINGER)
@@ -121,6 +151,19 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(10))
                 .expect("a job never ran");
         }
+    }
+
+    #[test]
+    fn a_panicking_job_keeps_its_helper_and_drain_waits_for_the_rest() {
+        let pool = Offload::new(1);
+        pool.run(|| panic!("on purpose"));
+        let (tx, rx) = channel();
+        pool.run(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(()).unwrap();
+        });
+        assert!(pool.drain(Duration::from_secs(10)), "jobs still running");
+        assert!(rx.try_recv().is_ok(), "drain returned before the job ended");
     }
 
     #[test]
