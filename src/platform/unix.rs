@@ -67,7 +67,16 @@ impl Root {
     /// (ENOTCONN) and was mounted again is served again. Calls in flight finish on whichever
     /// handle they started with.
     pub fn reconnect(&self) -> io::Result<()> {
-        let fresh = Root::at(&self.path)?;
+        self.replace_with(Root::at(&self.path)?)
+    }
+
+    /// Puts directory `rel` beneath `parent`, opened afresh, in place of this handle (a
+    /// sub-root whose directory was made again, or whose NAS connection died).
+    pub fn reopen_beneath(&self, parent: &Root, rel: &Path) -> io::Result<()> {
+        self.replace_with(parent.sub(rel)?)
+    }
+
+    fn replace_with(&self, fresh: Root) -> io::Result<()> {
         fstat(fresh.dir.as_raw_fd())?;
         // SAFETY: both descriptors are open and owned; dup3 closes our old description and
         // makes our number refer to the fresh one.

@@ -75,6 +75,11 @@ impl Root {
         Ok(())
     }
 
+    /// Paths are resolved at each call: nothing to reopen.
+    pub fn reopen_beneath(&self, _parent: &Root, _rel: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Opens `path` as a share root (it must be an existing directory): a drive path
     /// (`D:\export`), a mapped drive (`M:\export`) or a UNC path (`\\server\share\export`).
     pub fn at(path: &Path) -> io::Result<Root> {

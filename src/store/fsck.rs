@@ -171,10 +171,13 @@ impl Store {
             },
         };
         if let Some((problem, detail)) = problem {
+            // Only a record written now is a repair: data gone meanwhile, or a record someone
+            // else fixed first, is not.
             let repaired = options.repair
-                && self
-                    .rebuild_metadata(bucket, key, problem == Problem::EtagMismatch)
-                    .is_ok();
+                && matches!(
+                    self.rebuild_metadata(bucket, key, problem == Problem::EtagMismatch),
+                    Ok(super::object::Refreshed::Rebuilt)
+                );
             report.findings.push(Finding {
                 problem,
                 path: format!("{bucket}/{key}"),

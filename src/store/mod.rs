@@ -330,8 +330,19 @@ impl Store {
             let lock = lock_owner(&self.root, &self.locks, &self.instance)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             *self.owner.lock() = Some(lock);
-            self.staging.reconnect()?;
             tracing::warn!(share = %self.root.path().display(), "share reconnected");
+        }
+        // Staging files are made through the directory's own handle: it must still be the
+        // directory at its path (made again after a reconnect or a sweep) and answer.
+        let by_path = self.root.stat(&dir)?;
+        let fresh = match self.staging.stat(Path::new("")) {
+            Ok(held) => held.id.same_file(&by_path.id),
+            Err(e) if platform::is_disconnected(&e) || platform::is_stale(&e) => false,
+            Err(e) => return Err(e),
+        };
+        if !fresh {
+            self.staging.reopen_beneath(&self.root, &dir)?;
+            tracing::warn!(dir = %dir.display(), "staging directory opened again");
         }
         self.root.stat(&dir.join("owner"))?;
         // The same file each round, moved and moved back: a write, a flush, a rename and a

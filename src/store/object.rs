@@ -25,8 +25,9 @@ pub(super) const RETRIES: usize = 16;
 /// What rebuilding an object's metadata found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refreshed {
-    /// The record describes the data (rebuilt, or already right), or a writer is at work:
-    /// look again.
+    /// A new record was written from the data: look again.
+    Rebuilt,
+    /// The record already describes the data, or a writer is at work: look again.
     Described,
     /// There is no data file to describe: the object is gone.
     NoData,
@@ -922,7 +923,7 @@ impl Store {
                 Ok(g) => g,
                 Err(e) if lock_file_missing(&e) => match self.root.stat(&data_rel) {
                     Ok(st) if st.kind == FileKind::File => match self.refresh(bucket, key) {
-                        Ok(Refreshed::Described) => continue,
+                        Ok(Refreshed::Rebuilt | Refreshed::Described) => continue,
                         Ok(Refreshed::NoData) => return Err(no_such_key()),
                         Err(e) if e.is_stale() && stale.pause(deadline) => {
                             rounds -= 1;
@@ -983,7 +984,7 @@ impl Store {
                     drop(data);
                     drop(guard);
                     match self.refresh(bucket, key) {
-                        Ok(Refreshed::Described) => {}
+                        Ok(Refreshed::Rebuilt | Refreshed::Described) => {}
                         Ok(Refreshed::NoData) => return Err(no_such_key()),
                         // Another host replaced or deleted the data since it was opened.
                         Err(e) if e.is_stale() && stale.pause(deadline) => rounds -= 1,
@@ -1072,7 +1073,7 @@ impl Store {
         m.insert("etag".into(), digests.md5_hex());
         let record = FsJson::new(m, Stamp::of(&st));
         self.replace_record(&guard, &meta_rel, &record)?;
-        Ok(Refreshed::Described)
+        Ok(Refreshed::Rebuilt)
     }
 
     /// Replaces fs.json while holding its exclusive lock.
