@@ -7,11 +7,10 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{report, Opts, Outcome};
+use super::{Limit, Opts, Outcome};
 use crate::body::{fill, matches, seed};
 
 /// Which operation the threads repeat.
@@ -43,21 +42,18 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
             std::fs::write(path, &data).map_err(|e| format!("write {}: {e}", path.display()))?;
         }
     }
-    let started = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
-    let deadline = o.duration.map(|d| t0 + d);
+    let limit = Limit::of(o);
     let threads: Vec<_> = (0..o.concurrency)
         .map(|worker| {
-            let (keys, started, base) = (keys.clone(), started.clone(), base.clone());
-            let (size, conc, max_ops) = (o.size, o.concurrency, o.ops);
+            let (keys, limit, base) = (keys.clone(), limit.clone(), base.clone());
+            let (size, conc) = (o.size, o.concurrency);
             std::thread::spawn(move || {
                 let mut out = Outcome::default();
                 let temp = base.join(format!(".tmp-{worker}"));
                 let mut buf = vec![0u8; size as usize];
                 for j in 0.. {
-                    if deadline.is_some_and(|d| Instant::now() >= d)
-                        || max_ops.is_some_and(|m| started.fetch_add(1, Ordering::Relaxed) >= m)
-                    {
+                    if limit.reached() {
                         break;
                     }
                     let (path, s) = &keys[(worker + j * conc) % keys.len()];
@@ -66,18 +62,7 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
                         FileOp::Read => read_one(path, *s, &mut buf),
                         FileOp::Replace => replace_one(path, &temp, *s, &mut buf),
                     };
-                    match done {
-                        Ok(()) => {
-                            out.lat_us
-                                .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                            out.ops += 1;
-                            out.bytes += size;
-                        }
-                        Err(e) => {
-                            report(&e);
-                            out.errors += 1;
-                        }
-                    }
+                    out.count(t, done.map(|()| size));
                 }
                 out
             })
@@ -85,11 +70,10 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
         .collect();
     let mut all = Outcome::default();
     for t in threads {
-        let o = t.join().map_err(|_| "a worker thread panicked".to_string())?;
-        all.ops += o.ops;
-        all.bytes += o.bytes;
-        all.errors += o.errors;
-        all.lat_us.extend(o.lat_us);
+        all.add(
+            t.join()
+                .map_err(|_| "a worker thread panicked".to_string())?,
+        );
     }
     all.seconds = t0.elapsed().as_secs_f64();
     Ok(all)

@@ -44,6 +44,59 @@ pub struct Outcome {
     pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
+impl Outcome {
+    /// Counts one operation that started at `t`: its bytes, or its error.
+    pub fn count(&mut self, t: Instant, done: Result<u64, String>) {
+        match done {
+            Ok(b) => {
+                self.lat_us
+                    .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                self.ops += 1;
+                self.bytes += b;
+            }
+            Err(e) => {
+                report(&e);
+                self.errors += 1;
+            }
+        }
+    }
+
+    /// Adds a worker's figures to the run's.
+    pub fn add(&mut self, o: Outcome) {
+        self.ops += o.ops;
+        self.bytes += o.bytes;
+        self.errors += o.errors;
+        self.lat_us.extend(o.lat_us);
+    }
+}
+
+/// When the timed phase ends: a duration, a number of operations started, or both.
+#[derive(Clone)]
+pub struct Limit {
+    deadline: Option<Instant>,
+    max_ops: Option<u64>,
+    started: Arc<AtomicU64>,
+}
+
+impl Limit {
+    /// The limit of `o`'s timed phase, starting now.
+    pub fn of(o: &Opts) -> Limit {
+        Limit {
+            deadline: o.duration.map(|d| Instant::now() + d),
+            max_ops: o.ops,
+            started: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Whether the phase is over; otherwise one more operation is counted as started.
+    pub fn reached(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self
+                .max_ops
+                .is_some_and(|m| self.started.fetch_add(1, Ordering::Relaxed) >= m)
+    }
+}
+
 /// One repeated operation of a worker; `j` counts this worker's operations from 0.
 pub trait Op: Send + 'static {
     fn run(&mut self, j: u64) -> impl Future<Output = Result<u64, String>> + Send;
@@ -60,36 +113,21 @@ pub fn report(e: &str) {
 
 /// Runs the workers until the duration has passed or `ops` operations were started.
 async fn timed<W: Op>(workers: Vec<W>, o: &Opts) -> Outcome {
-    let started = Arc::new(AtomicU64::new(0));
     let sampler = o.server_pid.map(Sampler::start);
     let t0 = Instant::now();
-    let deadline = o.duration.map(|d| t0 + d);
-    let max_ops = o.ops;
+    let limit = Limit::of(o);
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|mut w| {
-            let started = started.clone();
+            let limit = limit.clone();
             tokio::spawn(async move {
                 let mut out = Outcome::default();
                 for j in 0.. {
-                    if deadline.is_some_and(|d| Instant::now() >= d)
-                        || max_ops.is_some_and(|m| started.fetch_add(1, Ordering::Relaxed) >= m)
-                    {
+                    if limit.reached() {
                         break;
                     }
                     let t = Instant::now();
-                    match w.run(j).await {
-                        Ok(b) => {
-                            out.lat_us
-                                .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                            out.ops += 1;
-                            out.bytes += b;
-                        }
-                        Err(e) => {
-                            report(&e);
-                            out.errors += 1;
-                        }
-                    }
+                    out.count(t, w.run(j).await);
                 }
                 out
             })
@@ -97,11 +135,7 @@ async fn timed<W: Op>(workers: Vec<W>, o: &Opts) -> Outcome {
         .collect();
     let mut all = Outcome::default();
     for t in tasks {
-        let o = t.await.expect("worker panicked");
-        all.ops += o.ops;
-        all.bytes += o.bytes;
-        all.errors += o.errors;
-        all.lat_us.extend(o.lat_us);
+        all.add(t.await.expect("worker panicked"));
     }
     all.seconds = t0.elapsed().as_secs_f64();
     all.usage = sampler.map(Sampler::finish);
