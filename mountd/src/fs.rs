@@ -141,6 +141,16 @@ impl Fs {
         self.waits.run(move || op(&core));
     }
 
+    /// `waiting` when `waits`, else on this request thread (no hand-off for requests that
+    /// cannot wait).
+    fn waiting_if(&self, waits: bool, op: impl FnOnce(&Core<BackingId>) + Send + 'static) {
+        if waits {
+            self.waiting(op);
+        } else {
+            op(&self.core);
+        }
+    }
+
     /// Answers a request that names a new or found entry.
     fn reply_entry(&self, r: Result<(u64, Attr)>, reply: ReplyEntry) {
         match r {
@@ -245,11 +255,7 @@ impl Filesystem for Fs {
         let run = move |core: &Core<BackingId>| {
             reply_attr(&ttl, ino, core.setattr(ino.0, fh, size, change, pid), reply)
         };
-        if waits {
-            self.waiting(run);
-        } else {
-            run(&self.core);
-        }
+        self.waiting_if(waits, run);
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
@@ -463,20 +469,12 @@ impl Filesystem for Fs {
         let run =
             move |core: &Core<BackingId>| reply_empty(core.flush(ino.0, fh.0, lock_owner.0), reply);
         // Only what was written publishes, and only a publish waits (for readers).
-        if self.core.writes(fh.0) {
-            self.waiting(run);
-        } else {
-            run(&self.core);
-        }
+        self.waiting_if(self.core.writes(fh.0), run);
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
         let run = move |core: &Core<BackingId>| reply_empty(core.fsync(fh.0), reply);
-        if self.core.writes(fh.0) {
-            self.waiting(run);
-        } else {
-            run(&self.core);
-        }
+        self.waiting_if(self.core.writes(fh.0), run);
     }
 
     fn release(
@@ -500,11 +498,7 @@ impl Filesystem for Fs {
                 reply.error(errno(e))
             }
         };
-        if self.core.writes(fh.0) {
-            self.waiting(run);
-        } else {
-            run(&self.core);
-        }
+        self.waiting_if(self.core.writes(fh.0), run);
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
