@@ -49,7 +49,7 @@ else
 fi
 LIST2=100000
 AK=bench SK=bench-secret-key-123
-NASGATE=$ROOT/target/release/nasgate
+NASGATE=${NASGATE_BIN:-$ROOT/target/release/nasgate}
 LOADGEN=$ROOT/bench/loadgen/target/release/loadgen
 TOOLS=$ROOT/target/bench-tools
 S3S=$TOOLS/bin/s3s-fs

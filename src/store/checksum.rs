@@ -289,7 +289,8 @@ fn put_crc(out: &mut [u8; MAX_DIGEST_LEN], algorithm: ChecksumAlgorithm, crc: u6
 /// Incremental MD5 plus optional flexible checksums over one stream.
 #[derive(Clone)]
 pub struct Hashers {
-    md5: Md5,
+    /// Absent while another hasher (see `Hashing` in temp.rs) computes the MD5.
+    md5: Option<super::md5::Md5>,
     extra: Vec<FlexHasher>,
     len: u64,
 }
@@ -305,7 +306,7 @@ impl Hashers {
             }
         }
         Self {
-            md5: Md5::new(),
+            md5: Some(super::md5::Md5::new()),
             extra: hashers,
             len: 0,
         }
@@ -313,7 +314,9 @@ impl Hashers {
 
     /// Feeds the same slice to every hasher; nothing is copied or buffered here.
     pub fn update(&mut self, bytes: &[u8]) {
-        self.md5.update(bytes);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(bytes);
+        }
         for h in &mut self.extra {
             h.update(bytes);
         }
@@ -331,9 +334,35 @@ impl Hashers {
     }
 
     /// Finishes every hasher.
-    pub fn finish(self) -> Digests {
+    pub fn finish(mut self) -> Digests {
+        let md5 = self
+            .md5
+            .take()
+            .expect("an MD5 taken out is finished through finish_with");
+        self.finish_with(md5)
+    }
+
+    /// Whether every extra checksum is one of the CRCs, which run at many times MD5's speed.
+    pub(crate) fn extras_are_cheap(&self) -> bool {
+        self.extra
+            .iter()
+            .all(|h| matches!(h, FlexHasher::Crc32(_) | FlexHasher::Crc(..)))
+    }
+
+    /// Takes the MD5 out, for another hasher to continue; the rest keep running here.
+    pub(crate) fn take_md5(&mut self) -> Option<super::md5::Md5> {
+        self.md5.take()
+    }
+
+    /// Puts back an MD5 taken out with [`Hashers::take_md5`].
+    pub(crate) fn restore_md5(&mut self, md5: super::md5::Md5) {
+        self.md5 = Some(md5);
+    }
+
+    /// Finishes every hasher, with the MD5 continued elsewhere from [`Hashers::take_md5`].
+    pub(crate) fn finish_with(self, md5: super::md5::Md5) -> Digests {
         Digests {
-            md5: self.md5.finalize().into(),
+            md5: md5.finish(),
             checksums: self.extra.into_iter().map(FlexHasher::finish).collect(),
             len: self.len,
         }

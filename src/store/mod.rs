@@ -12,6 +12,7 @@ pub mod layout;
 mod links;
 pub mod list;
 mod listed;
+pub(crate) mod md5;
 pub mod meta;
 pub mod multipart;
 pub mod object;

@@ -117,10 +117,22 @@ pub(crate) const WRITEBACK_STEP: u64 = 4 << 20;
 /// large upload's speed. Small bodies are not worth a thread.
 const PIPE_AFTER: u64 = 1 << 20;
 
-/// Hashing of a stream, on a thread of its own once it is long.
+/// Bodies longer than this hand their MD5 to the shared lanes service (where it runs), which
+/// costs no thread start: a hand-off per chunk, and concurrent 1 MiB uploads share the SIMD
+/// lanes instead of each hashing on its own.
+const LANES_AFTER: u64 = 64 << 10;
+
+/// Hashing of a stream: inline while short, then in the shared lanes or on a thread of its own.
 pub(super) enum Hashing {
     /// Hashed by the writer itself.
     Inline(Hashers),
+    /// MD5 hashed by the shared lanes service beside other uploads; the CRCs, if any, by
+    /// the writer.
+    #[cfg(target_arch = "x86_64")]
+    Lanes {
+        md5: super::md5::lanes::Stream,
+        rest: Hashers,
+    },
     /// Hashed by a helper thread fed chunk by chunk.
     Piped {
         feed: std::sync::mpsc::SyncSender<bytes::Bytes>,
@@ -140,10 +152,12 @@ impl Hashing {
         match self {
             Hashing::Inline(h) => {
                 h.update(buf);
-                if h.len() > PIPE_AFTER {
+                if h.len() > LANES_AFTER {
                     self.pipe();
                 }
             }
+            #[cfg(target_arch = "x86_64")]
+            Hashing::Lanes { .. } => self.update_bytes(bytes::Bytes::copy_from_slice(buf)),
             Hashing::Piped { feed, len, .. } => {
                 *len += buf.len() as u64;
                 // A failed send means the thread is gone; finish() reports that.
@@ -156,6 +170,11 @@ impl Hashing {
     pub(super) fn update_bytes(&mut self, buf: bytes::Bytes) {
         match self {
             Hashing::Inline(_) => self.update(&buf),
+            #[cfg(target_arch = "x86_64")]
+            Hashing::Lanes { md5, rest } => {
+                rest.update(&buf);
+                md5.push(buf);
+            }
             Hashing::Piped { feed, len, .. } => {
                 *len += buf.len() as u64;
                 let _ = feed.send(buf);
@@ -167,6 +186,25 @@ impl Hashing {
         let Hashing::Inline(h) = self else {
             return;
         };
+        #[cfg(target_arch = "x86_64")]
+        if h.extras_are_cheap() && super::md5::lanes::running() {
+            let mut rest = std::mem::replace(h, Hashers::new(&[]));
+            let md5 = rest.take_md5().expect("an inline hasher has its MD5");
+            match super::md5::lanes::Stream::start(md5) {
+                Ok(md5) => {
+                    *self = Hashing::Lanes { md5, rest };
+                    return;
+                }
+                Err(md5) => {
+                    // No lanes here: put everything back for a thread of its own.
+                    *h = rest;
+                    h.restore_md5(md5);
+                }
+            }
+        }
+        if h.len() <= PIPE_AFTER {
+            return;
+        }
         let (feed, chunks) = std::sync::mpsc::sync_channel::<bytes::Bytes>(8);
         let (start, started) = std::sync::mpsc::channel::<Hashers>();
         let spawned = std::thread::Builder::new()
@@ -191,6 +229,8 @@ impl Hashing {
     pub(super) fn len(&self) -> u64 {
         match self {
             Hashing::Inline(h) => h.len(),
+            #[cfg(target_arch = "x86_64")]
+            Hashing::Lanes { rest, .. } => rest.len(),
             Hashing::Piped { len, .. } => *len,
         }
     }
@@ -199,18 +239,28 @@ impl Hashing {
     pub(super) fn finish(self) -> Result<super::checksum::Digests> {
         match self {
             Hashing::Inline(h) => Ok(h.finish()),
+            #[cfg(target_arch = "x86_64")]
+            Hashing::Lanes { md5, rest } => match md5.finish() {
+                Some(md5) => Ok(rest.finish_with(md5)),
+                None => Err(hash_failed()),
+            },
             Hashing::Piped { feed, hasher, .. } => {
                 drop(feed);
                 match hasher.join() {
                     Ok(Some(h)) => Ok(h.finish()),
-                    _ => Err(StoreError::Io {
-                        op: "hash",
-                        path: PathBuf::from("upload"),
-                        source: std::io::Error::other("the hashing thread failed"),
-                    }),
+                    _ => Err(hash_failed()),
                 }
             }
         }
+    }
+}
+
+/// The error of an upload whose hashing helper failed: the object is not published.
+fn hash_failed() -> StoreError {
+    StoreError::Io {
+        op: "hash",
+        path: PathBuf::from("upload"),
+        source: std::io::Error::other("the hashing thread failed"),
     }
 }
 
