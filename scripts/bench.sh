@@ -109,7 +109,7 @@ multipart $HUGE_NAME (16 MiB parts x4) vs s3s-fs|mib_per_s|ng:mpu|s3s:mpu|
 memory: peak RSS, 32 GET streams of 64 MiB|rss|ng:mem32||<64 MiB
 lock cost: GET 4 KiB x16, locks on vs off|ops_per_s|ng:get4k|nolock:get4k|>=0.9
 hot object: GET 4 KiB x16 of one object vs 16 objects|ops_per_s|ng:hot4k|ng:get4k|
-FUSE sequential write $FUSE_MIB MiB, mount vs direct|mib_per_s|fuse:fusewrite|direct:fusewrite|>=0.6
+FUSE sequential write $FUSE_MIB MiB, mount vs direct|mib_per_s|fuse:fusewrite|direct:fusewrite|>=0.7
 FUSE sequential read $FUSE_MIB MiB, mount vs direct|mib_per_s|fuse:fuseread|direct:fuseread|>=0.9
 EOF
 )

@@ -192,7 +192,9 @@ mod tests {
     #[test]
     fn portable_and_platform_compression_agree() {
         let blocks: Vec<[u8; 64]> = (0..37u8)
-            .map(|n| std::array::from_fn(|i| n.wrapping_mul(31).wrapping_add(i as u8 * 17)))
+            .map(|n| {
+                std::array::from_fn(|i| n.wrapping_mul(31).wrapping_add((i as u8).wrapping_mul(17)))
+            })
             .collect();
         let mut a = INIT;
         let mut b = INIT;
