@@ -355,11 +355,15 @@ files_run() { # MEAS: the same small-object work as nasgate's, done directly on 
     fi
 }
 
-# dd_mib ARGS...: runs dd with 1 MiB blocks, prints the MiB/s of its wall time.
+# dd_mib ARGS... [-- COMMAND...]: runs dd with 1 MiB blocks (then COMMAND, if given),
+# prints the MiB/s of the wall time of both.
 dd_mib() {
-    local t0 t1
+    local t0 t1 args=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
     t0=$(date +%s%N)
-    dd "$@" bs=1M status=none || return 1
+    dd "${args[@]}" bs=1M status=none || return 1
+    if [ $# -gt 0 ]; then "$@" || return 1; fi
     t1=$(date +%s%N)
     python3 -c "print($FUSE_MIB / (($t1 - $t0) / 1e9))"
 }
@@ -375,9 +379,24 @@ fuse_run() { # MEAS
     fi
     local via=$MNT/fusebench direct=$FUSE_SHARE/fusebench warm="" side src
     if [ "$1" = fusewrite ]; then
-        mib_record fuse:fusewrite "$(dd_mib if=/dev/zero of="$via/w" count="$FUSE_MIB" conv=fsync)"
-        mib_record direct:fusewrite "$(dd_mib if=/dev/zero of="$direct/direct-w" count="$FUSE_MIB" conv=fsync)"
-        rm -f "$direct/direct-w"
+        # Both sides replace their file the same way: a new file written and renamed over
+        # the old one (what the mount does with a staging file), and each starts with
+        # nothing left to write back and an empty page cache; they take turns going first.
+        # On a virtual machine whose memory the host backs on first touch, a write into
+        # page-cache pages freed a moment ago (a file rewritten in place or just removed)
+        # measured up to 10x faster than one into pages the guest had not used for a while,
+        # so without this the row measured which side got the warm pages.
+        local order="fuse direct"
+        [ $((ROUND % 2)) = 0 ] && order="direct fuse"
+        for side in $order; do
+            drop_caches
+            if [ "$side" = fuse ]; then
+                mib_record fuse:fusewrite "$(dd_mib if=/dev/zero of="$via/w" count="$FUSE_MIB" conv=fsync)"
+            else
+                mib_record direct:fusewrite "$(dd_mib if=/dev/zero of="$direct/direct-w.new" count="$FUSE_MIB" conv=fsync \
+                    -- mv -f "$direct/direct-w.new" "$direct/direct-w")"
+            fi
+        done
         return
     fi
     [ -f "$via/w" ] || dd if=/dev/zero of="$via/w" bs=1M count="$FUSE_MIB" conv=fsync status=none || true
