@@ -572,28 +572,6 @@ fn a_share_turning_read_only_refuses_writes_clearly_and_keeps_serving_reads() {
     drop(fs);
 }
 
-/// A tmpfs of `megabytes` at `dir`, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, megabytes: u64) -> Tmpfs {
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mounting a tmpfs needs root");
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        common::unmount_lazily(&self.0);
-    }
-}
-
 /// A signed PUT whose body may be cut short by the server's answer (which is then read).
 fn put_large(server: &Server, path: &str, body: &[u8]) -> common::RawResponse {
     let headers = signed_headers(
@@ -637,7 +615,7 @@ fn a_put_larger_than_the_free_space_answers_storage_full_and_keeps_the_old_objec
     let dir = tempfile::tempdir().unwrap();
     let share = dir.path().join("nas");
     std::fs::create_dir(&share).unwrap();
-    let _fs = Tmpfs::mount(&share, 8);
+    let _fs = common::Tmpfs::mount(&share, 8);
     let server = Server::start(&share, &[]);
     assert_eq!(put(&server, "/bkt", b"").status, 200);
     let old: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();

@@ -3,6 +3,8 @@
 //! it; it takes locks through `crate::lock` and touches the share only through
 //! `crate::platform::Root`. All calls block: async callers run them on the blocking pool.
 
+#[cfg(unix)]
+mod behind;
 pub mod checksum;
 pub mod config;
 pub mod fsck;

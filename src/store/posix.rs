@@ -17,6 +17,7 @@ use crate::lock::ranges::Owner;
 use crate::lock::{Create, LockError, WriteGuard};
 use crate::platform::{self, Attr, FileKind, FsStats, Holder, LockKind, OpenMode, Range, SetTime};
 
+use super::behind::{Staging, WriteBehind};
 use super::links::LinkKey;
 use super::meta::user_and_standard;
 use super::meta::{self, Stamp};
@@ -683,9 +684,11 @@ impl Store {
             Err(e) => return Err(e),
         };
         Ok(Draft {
-            temp,
+            file: WriteBehind::new(Staging {
+                temp,
+                hashing: Hashing::new(&[]),
+            }),
             meta,
-            hashing: Hashing::new(&[]),
             len,
         })
     }
@@ -758,44 +761,39 @@ impl Store {
 /// A new version of an object being written through the mount: a staging file nobody else
 /// sees, with MD5 computed on the fly while writes arrive in order.
 pub struct Draft {
-    temp: TempFile,
+    file: WriteBehind,
     meta: BTreeMap<String, String>,
-    /// MD5 of the bytes [0, hashing.len()), still valid because nothing before that was
-    /// written again since.
-    hashing: Hashing,
     len: u64,
 }
 
 impl Draft {
-    /// Writes `buf` at `offset`.
+    /// Writes `buf` at `offset` (large drafts: queued, and written behind the caller).
     pub fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        platform::write_at(self.temp.file(), buf, offset)
-            .map_err(StoreError::io("write", self.temp.path()))?;
-        let hashed = self.hashing.len();
-        if offset == hashed {
-            self.hashing.update(buf);
-        } else if offset < hashed {
-            self.hashing = Hashing::new(&[]);
-        }
+        self.file.write_at(buf, offset, self.len)?;
         self.len = self.len.max(offset + buf.len() as u64);
         Ok(())
     }
 
     /// Reads into `buf` at `offset`; 0 at the end.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        platform::read_at(self.temp.file(), buf, offset)
-            .map_err(StoreError::io("read", self.temp.path()))
+        self.file.with(|s| {
+            platform::read_at(s.temp.file(), buf, offset)
+                .map_err(StoreError::io("read", s.temp.path()))
+        })
     }
 
     /// Cuts or extends the draft to `len` bytes.
     pub fn set_len(&mut self, len: u64) -> Result<()> {
-        self.temp
-            .file()
-            .set_len(len)
-            .map_err(StoreError::io("truncate", self.temp.path()))?;
-        if len < self.hashing.len() {
-            self.hashing = Hashing::new(&[]);
-        }
+        self.file.with(|s| {
+            s.temp
+                .file()
+                .set_len(len)
+                .map_err(StoreError::io("truncate", s.temp.path()))?;
+            if len < s.hashing.len() {
+                s.hashing = Hashing::new(&[]);
+            }
+            Ok(())
+        })?;
         self.len = len;
         Ok(())
     }
@@ -812,42 +810,47 @@ impl Draft {
 
     /// Its attributes now (those it will go live with).
     pub fn attr(&self) -> Result<Attr> {
-        platform::attr_file(self.temp.file()).map_err(StoreError::io("stat", self.temp.path()))
+        self.file.with(|s| {
+            platform::attr_file(s.temp.file()).map_err(StoreError::io("stat", s.temp.path()))
+        })
     }
 
     /// Applies mode, owner and times to the draft; they go live with it.
     pub fn set_attr(&mut self, change: AttrChange) -> Result<()> {
-        let f = self.temp.file();
-        let err = |e| StoreError::io("setattr", self.temp.path())(e);
-        if let Some(m) = change.mode {
-            platform::set_file_mode(f, m).map_err(err)?;
-        }
-        if change.uid.is_some() || change.gid.is_some() {
-            platform::set_file_owner(f, change.uid, change.gid).map_err(err)?;
-        }
-        let at = |t: SetTime| match t {
-            SetTime::Now => std::time::SystemTime::now(),
-            SetTime::At(ns) => {
-                let d =
-                    std::time::Duration::from_nanos(ns.unsigned_abs().min(u64::MAX as u128) as u64);
-                if ns >= 0 {
-                    std::time::UNIX_EPOCH + d
-                } else {
-                    std::time::UNIX_EPOCH - d
-                }
+        self.file.with(|s| {
+            let f = s.temp.file();
+            let err = |e| StoreError::io("setattr", s.temp.path())(e);
+            if let Some(m) = change.mode {
+                platform::set_file_mode(f, m).map_err(err)?;
             }
-        };
-        let mut times = std::fs::FileTimes::new();
-        if let Some(t) = change.atime {
-            times = times.set_accessed(at(t));
-        }
-        if let Some(t) = change.mtime {
-            times = times.set_modified(at(t));
-        }
-        if change.atime.is_some() || change.mtime.is_some() {
-            f.set_times(times).map_err(err)?;
-        }
-        Ok(())
+            if change.uid.is_some() || change.gid.is_some() {
+                platform::set_file_owner(f, change.uid, change.gid).map_err(err)?;
+            }
+            let at = |t: SetTime| match t {
+                SetTime::Now => std::time::SystemTime::now(),
+                SetTime::At(ns) => {
+                    let d = std::time::Duration::from_nanos(
+                        ns.unsigned_abs().min(u64::MAX as u128) as u64,
+                    );
+                    if ns >= 0 {
+                        std::time::UNIX_EPOCH + d
+                    } else {
+                        std::time::UNIX_EPOCH - d
+                    }
+                }
+            };
+            let mut times = std::fs::FileTimes::new();
+            if let Some(t) = change.atime {
+                times = times.set_accessed(at(t));
+            }
+            if let Some(t) = change.mtime {
+                times = times.set_modified(at(t));
+            }
+            if change.atime.is_some() || change.mtime.is_some() {
+                f.set_times(times).map_err(err)?;
+            }
+            Ok(())
+        })
     }
 
     /// Publishes the draft as the object at `path` (where the file is now, which a rename
@@ -858,11 +861,11 @@ impl Draft {
             return Err(refused(Refusal::NotPermitted, "files live inside buckets"));
         };
         let Draft {
-            temp,
+            file,
             mut meta,
-            mut hashing,
             len,
         } = self;
+        let Staging { temp, mut hashing } = file.into_staging()?;
         // What was not written in order is hashed from the file now.
         let mut buf = vec![0u8; io::CHUNK];
         while hashing.len() < len {

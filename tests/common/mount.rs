@@ -1,7 +1,7 @@
 //! FUSE mount helpers: start a server with `--mount`, tell whether a directory is a mount
 //! point, and detach a mount left behind, each bounded in time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -68,4 +68,26 @@ pub fn start_mounted(share: &Path, dir: &Path, flags: &[&str]) -> Server {
         std::thread::sleep(Duration::from_millis(20));
     }
     server
+}
+
+/// A tmpfs of `megabytes` at `dir`, unmounted on drop.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &Path, megabytes: u64) -> Tmpfs {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a tmpfs needs root");
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        unmount_lazily(&self.0);
+    }
 }
