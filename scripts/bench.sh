@@ -386,7 +386,9 @@ fuse_run() { # MEAS
         na "direct:$1" "${NA[fuse]}"
         return
     fi
-    local via=$MNT/fusebench direct=$FUSE_SHARE/fusebench warm="" side src
+    local via=$MNT/fusebench direct=$FUSE_SHARE/fusebench warm="" side src order="fuse direct"
+    # The two sides take turns going first (see fresh_pages).
+    [ $((ROUND % 2)) = 0 ] && order="direct fuse"
     if [ "$1" = fusewrite ]; then
         # Both sides replace their file the same way: a new file written and renamed over
         # the old one (what the mount does with a staging file), and each starts with
@@ -395,8 +397,6 @@ fuse_run() { # MEAS
         # page-cache pages freed a moment ago (a file rewritten in place or just removed)
         # measured up to 10x faster than one into pages the guest had not used for a while,
         # so without this the row measured which side got the warm pages.
-        local order="fuse direct"
-        [ $((ROUND % 2)) = 0 ] && order="direct fuse"
         for side in $order; do
             fresh_pages "$direct/w"
             if [ "$side" = fuse ]; then
@@ -409,9 +409,6 @@ fuse_run() { # MEAS
         return
     fi
     [ -f "$via/w" ] || dd if=/dev/zero of="$via/w" bs=1M count="$FUSE_MIB" conv=fsync status=none || true
-    # Reads, too, take turns going first: each refills the page cache dropped just before.
-    local order="fuse direct"
-    [ $((ROUND % 2)) = 0 ] && order="direct fuse"
     for side in $order; do
         src=$via/w
         [ "$side" = direct ] && src=$direct/w

@@ -11,9 +11,8 @@ use super::{Result, StoreError};
 use crate::platform;
 use bytes::Bytes;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 /// Drafts shorter than this are written by the caller: a thread is not worth it.
@@ -108,10 +107,10 @@ impl Failure {
     }
 }
 
-/// A thread writing a draft's queued writes.
+/// A thread writing a draft's queued writes; it ends at the first failed one, and the queue
+/// then refuses more.
 struct Writer {
     feed: SyncSender<(Bytes, u64)>,
-    failed: Arc<AtomicBool>,
     thread: JoinHandle<(Option<Staging>, Result<()>)>,
 }
 
@@ -168,22 +167,17 @@ impl WriteBehind {
                 r
             }
             Some(State::Behind(w)) => {
-                if !w.failed.load(Ordering::Acquire)
-                    && w.feed.send((Bytes::copy_from_slice(buf), offset)).is_ok()
-                {
+                if w.feed.send((Bytes::copy_from_slice(buf), offset)).is_ok() {
                     inner.state = Some(State::Behind(w));
                     return Ok(());
                 }
-                // The thread stopped on a failed write: that failure is this write's.
+                // The thread stopped (and dropped its end of the queue) on a failed write:
+                // that failure is this write's. Joined, it can only be `Broken`.
                 let settled = join(w, path.clone());
                 inner.direct_since = 0;
                 let r = match &settled {
                     State::Broken(f) => Err(f.error()),
-                    _ => Err(StoreError::Io {
-                        op: "write",
-                        path,
-                        source: std::io::Error::other("the write-behind thread stopped"),
-                    }),
+                    _ => Err(gone(&path)),
                 };
                 inner.state = Some(settled);
                 r
@@ -238,8 +232,6 @@ impl WriteBehind {
 fn start(s: Staging) -> State {
     let (feed, queue) = sync_channel::<(Bytes, u64)>(QUEUE);
     let (hand, handed) = std::sync::mpsc::channel::<Staging>();
-    let failed = Arc::new(AtomicBool::new(false));
-    let flag = failed.clone();
     let spawned = std::thread::Builder::new()
         .name("draft-write".into())
         .spawn(move || {
@@ -248,7 +240,6 @@ fn start(s: Staging) -> State {
             };
             for (buf, offset) in queue {
                 if let Err(e) = s.write_bytes(buf, offset) {
-                    flag.store(true, Ordering::Release);
                     return (Some(s), Err(e));
                 }
             }
@@ -260,11 +251,7 @@ fn start(s: Staging) -> State {
                 // Cannot happen: the thread waits for it. Keep writing directly.
                 return State::Here(back.0);
             }
-            State::Behind(Writer {
-                feed,
-                failed,
-                thread,
-            })
+            State::Behind(Writer { feed, thread })
         }
         Err(_) => State::Here(s),
     }
@@ -272,7 +259,7 @@ fn start(s: Staging) -> State {
 
 /// Ends the queue and waits for the thread's last write.
 fn join(w: Writer, path: PathBuf) -> State {
-    let Writer { feed, thread, .. } = w;
+    let Writer { feed, thread } = w;
     drop(feed);
     match thread.join() {
         Ok((Some(s), Ok(()))) => State::Here(s),
