@@ -18,7 +18,7 @@ use crate::backend::{
     Result, StatFs,
 };
 use crate::interrupt;
-use crate::io_rules::{IoRules, ReadPath};
+use crate::io_rules::{IoRules, ReadPath, Role};
 use crate::nodes::Nodes;
 
 /// Longest name the mount accepts (the kernel passes up to 1024 bytes).
@@ -81,12 +81,12 @@ struct Writing {
 }
 
 enum Handle<B> {
-    /// `cached`: reads go through the kernel's page cache or, with `backing`, straight to
-    /// the data file (FUSE passthrough); else FOPEN_DIRECT_IO.
+    /// `role`: reads go through the kernel's page cache or, with `backing`, straight to
+    /// the data file (FUSE passthrough); or direct (FOPEN_DIRECT_IO).
     Read {
         node: u64,
         reader: Box<dyn Reader>,
-        cached: bool,
+        role: Role,
         /// The kernel reads the data file itself; closed with the last handle holding it.
         _backing: Option<Arc<B>>,
     },
@@ -209,8 +209,8 @@ impl<B> Core<B> {
     fn remove_handle(&self, node: u64, fh: u64) -> Option<Arc<Handle<B>>> {
         let h = self.handles.lock().remove(&fh);
         match h.as_deref() {
-            Some(Handle::Write(..)) => self.rules.end_io(node, true, false),
-            Some(Handle::Read { cached: true, .. }) => self.rules.end_io(node, false, true),
+            Some(Handle::Write(..)) => self.rules.end_io(node, Role::Writer),
+            Some(Handle::Read { role, .. }) => self.rules.end_io(node, *role),
             _ => {}
         }
         if h.is_some() {
@@ -426,7 +426,7 @@ impl<B> Core<B> {
             // O_TRUNC empties the file for this opener now (the kernel, too, once the open
             // is answered); others see it at close.
             if let Err(e) = self.ensure_draft(&mut w, pid) {
-                self.rules.end_io(node, true, false);
+                self.rules.end_io(node, Role::Writer);
                 return Err(e);
             }
         }
@@ -757,7 +757,7 @@ impl<B> Core<B> {
                 let reader = self.backend.open_read(&path)?;
                 let a = reader.attr();
                 let version = (a.share_ino, a.mtime, a.size);
-                let (how, cached) = self.rules.read_path(
+                let how = self.rules.read_path(
                     ino,
                     version,
                     || reader.file().map(backing),
@@ -765,8 +765,8 @@ impl<B> Core<B> {
                 )?;
                 // Pages cached from an earlier open of this very version stay valid: the
                 // shared lock now held keeps it from changing until release.
-                let keep =
-                    !matches!(how, ReadPath::Direct) && self.nodes.lock().cache(ino, version);
+                let role = Role::of(&how);
+                let keep = role != Role::DirectReader && self.nodes.lock().cache(ino, version);
                 if !keep {
                     self.kernel.forget_attr(ino);
                 }
@@ -780,7 +780,7 @@ impl<B> Core<B> {
                     Handle::Read {
                         node: ino,
                         reader,
-                        cached,
+                        role,
                         _backing: backing.clone(),
                     },
                 );

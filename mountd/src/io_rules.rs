@@ -23,6 +23,37 @@ struct NodeIo {
     writers: u32,
     /// Read handles that use the page cache or passthrough.
     cached_readers: u32,
+    /// Those of them that read through passthrough.
+    passthrough_readers: u32,
+    /// Read handles opened direct (FOPEN_DIRECT_IO). The kernel refuses (EIO) any open
+    /// but a passthrough one of an inode it reads through passthrough, and checks only once
+    /// it handles the reply, which may be after a later reply: while one may still be on
+    /// its way, no reader starts passthrough.
+    direct_readers: u32,
+}
+
+/// What an open handle is to the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A write handle, or an opener about to become one.
+    Writer,
+    /// A reader through the page cache.
+    CachedReader,
+    /// A reader through passthrough.
+    PassthroughReader,
+    /// A reader through this process only.
+    DirectReader,
+}
+
+impl Role {
+    /// The role of a reader opened `how`.
+    pub(crate) fn of<B>(how: &ReadPath<B>) -> Role {
+        match how {
+            ReadPath::Passthrough(_) => Role::PassthroughReader,
+            ReadPath::Cached => Role::CachedReader,
+            ReadPath::Direct => Role::DirectReader,
+        }
+    }
 }
 
 /// How a reader is opened; `B` is the kernel's backing file registration.
@@ -69,15 +100,20 @@ impl<B> IoRules<B> {
     // opened while page-cache readers are open changes nothing (O_TRUNC, write, truncate)
     // until they are gone; its publish would wait for their shared locks anyway.
 
-    /// Registers a reader of `node`; whether it may use the page cache.
-    fn start_reader(&self, node: u64) -> bool {
+    /// Registers a reader of `node` that does not join a passthrough read: direct while
+    /// the file is open for writing, else through the page cache (`false`) or free to
+    /// start passthrough (`true`), which it may only where no other reader is open in
+    /// another way.
+    fn start_reader(&self, node: u64) -> (Role, bool) {
         let mut io = self.io.lock();
         let e = io.entry(node).or_default();
         if e.writers > 0 {
-            return false;
+            e.direct_readers += 1;
+            return (Role::DirectReader, false);
         }
+        let alone = e.cached_readers == 0 && e.direct_readers == 0;
         e.cached_readers += 1;
-        true
+        (Role::CachedReader, alone)
     }
 
     /// Registers a writer of `node`; whether it must go direct and wait for page-cache
@@ -93,7 +129,7 @@ impl<B> IoRules<B> {
         };
         if readers && self.in_passthrough(node) {
             if let Err(e) = self.wait_for_cached_readers(node, pid) {
-                self.end_io(node, true, false);
+                self.end_io(node, Role::Writer);
                 return Err(e);
             }
             return Ok(false);
@@ -101,17 +137,21 @@ impl<B> IoRules<B> {
         Ok(readers)
     }
 
-    /// A handle of `node` is gone: a writer, a page-cache reader, or neither.
-    pub(crate) fn end_io(&self, node: u64, writer: bool, cached_reader: bool) {
+    /// A handle of `node` in `role` is gone.
+    pub(crate) fn end_io(&self, node: u64, role: Role) {
         let mut io = self.io.lock();
         if let Some(e) = io.get_mut(&node) {
-            if writer {
-                e.writers = e.writers.saturating_sub(1);
-            }
-            if cached_reader {
-                e.cached_readers = e.cached_readers.saturating_sub(1);
-            }
-            if e.writers == 0 && e.cached_readers == 0 {
+            let count = match role {
+                Role::Writer => &mut e.writers,
+                Role::CachedReader => &mut e.cached_readers,
+                Role::PassthroughReader => {
+                    e.cached_readers = e.cached_readers.saturating_sub(1);
+                    &mut e.passthrough_readers
+                }
+                Role::DirectReader => &mut e.direct_readers,
+            };
+            *count = count.saturating_sub(1);
+            if e.writers == 0 && e.cached_readers == 0 && e.direct_readers == 0 {
                 io.remove(&node);
             }
         }
@@ -139,8 +179,8 @@ impl<B> IoRules<B> {
         Ok(())
     }
 
-    /// How to open a reader of `node` at `version`, and whether it counts as a page-cache
-    /// reader. `backing` registers the reader's data file for passthrough (None: it has
+    /// How to open a reader of `node` at `version`, registered in the role that way gives
+    /// (`Role::of`). `backing` registers the reader's data file for passthrough (None: it has
     /// none). Passthrough when the kernel offers it: the kernel then reads the share's data
     /// file itself while the reader's shared lock keeps the version. A reader of the version
     /// already read that way joins it; one that comes while a writer waits for those
@@ -151,7 +191,7 @@ impl<B> IoRules<B> {
         version: Version,
         backing: impl FnOnce() -> Option<std::io::Result<B>>,
         pid: u32,
-    ) -> Result<(ReadPath<B>, bool)> {
+    ) -> Result<ReadPath<B>> {
         // Held while deciding, so that two opens cannot pick different ways for one inode.
         let mut backings = self.backings.lock();
         while let Some((id, v)) = self.live_backing(&backings, node) {
@@ -166,34 +206,42 @@ impl<B> IoRules<B> {
                 // and another version arrived: the kernel cannot mix the two.
                 return Err(Errno::EAGAIN);
             }
-            self.io.lock().entry(node).or_default().cached_readers += 1;
-            return Ok((ReadPath::Passthrough(id), true));
+            let mut io = self.io.lock();
+            let e = io.entry(node).or_default();
+            e.cached_readers += 1;
+            e.passthrough_readers += 1;
+            return Ok(ReadPath::Passthrough(id));
         }
-        if !self.start_reader(node) {
-            return Ok((ReadPath::Direct, false));
+        match self.start_reader(node) {
+            (Role::DirectReader, _) => return Ok(ReadPath::Direct),
+            (_, false) => return Ok(ReadPath::Cached),
+            _ => {}
         }
         if !self.passthrough.load(Ordering::Relaxed) {
-            return Ok((ReadPath::Cached, true));
+            return Ok(ReadPath::Cached);
         }
         match backing() {
-            None => Ok((ReadPath::Cached, true)),
+            None => Ok(ReadPath::Cached),
             Some(Ok(id)) => {
                 let id = Arc::new(id);
                 backings.insert(node, (Arc::downgrade(&id), version));
-                Ok((ReadPath::Passthrough(id), true))
+                if let Some(e) = self.io.lock().get_mut(&node) {
+                    e.passthrough_readers += 1;
+                }
+                Ok(ReadPath::Passthrough(id))
             }
             Some(Err(e)) => {
                 // EPERM when not root (CAP_SYS_ADMIN): the page cache it is, from now on.
                 tracing::info!("FUSE passthrough unavailable, reading through nasgate: {e}");
                 self.passthrough.store(false, Ordering::Relaxed);
-                Ok((ReadPath::Cached, true))
+                Ok(ReadPath::Cached)
             }
         }
     }
 
     /// The backing file the kernel reads `node` through now, if any. A handle being
-    /// released may still hold one that the kernel let go already; the count of readers,
-    /// which their release ends, says whether any is still open.
+    /// released may still hold one that the kernel let go already; the count of passthrough
+    /// readers, which their release ends, says whether any is still open.
     fn live_backing(
         &self,
         backings: &HashMap<u64, (Weak<B>, Version)>,
@@ -205,7 +253,7 @@ impl<B> IoRules<B> {
             .io
             .lock()
             .get(&node)
-            .is_some_and(|e| e.cached_readers > 0);
+            .is_some_and(|e| e.passthrough_readers > 0);
         readers.then_some((id, *v))
     }
 
@@ -217,14 +265,14 @@ impl<B> IoRules<B> {
 
 #[cfg(test)]
 mod tests {
-    use super::{IoRules, ReadPath};
+    use super::{IoRules, ReadPath, Role};
     use crate::backend::Errno;
     use proptest::prelude::*;
     use std::sync::Arc;
     use std::time::{Duration, UNIX_EPOCH};
 
     /// What the kernel holds of one inode (fs/fuse/iomode.c): passthrough opens and their
-    /// backing file, caching opens; direct opens take no part.
+    /// backing file, caching opens; direct opens count for nothing once in.
     #[derive(Default)]
     struct Inode {
         passthrough: u32,
@@ -241,6 +289,9 @@ mod tests {
         Write {
             node: u64,
         },
+        /// The kernel handles one answered open (in any order, as the openers' threads
+        /// run after the replies).
+        Apply(usize),
         Close(usize),
         /// Released handles are dropped (the request thread finished the release).
         Settle,
@@ -250,26 +301,52 @@ mod tests {
         prop_oneof![
             (1..3u64, 0..2u8).prop_map(|(node, version)| Op::Read { node, version }),
             (1..3u64).prop_map(|node| Op::Write { node }),
+            (0..8usize).prop_map(Op::Apply),
             (0..8usize).prop_map(Op::Close),
             Just(Op::Settle),
         ]
     }
 
-    /// An open handle: its node, the way it went, its backing registration.
+    /// An open handle: its node, the way it went, its backing registration, and whether
+    /// the kernel has handled its reply yet.
     struct Open {
         node: u64,
-        writer: bool,
-        cached: bool,
+        role: Role,
         how: char,
         backing: Option<Arc<u64>>,
+        applied: bool,
+    }
+
+    /// The kernel takes the open `o` of `ino` as fuse_file_io_open does, or says why not.
+    fn kernel_open(ino: &mut Inode, o: &Open) -> std::result::Result<(), &'static str> {
+        if ino.backing.is_some() && o.how != 'p' {
+            return Err("a non-passthrough open of an inode in passthrough");
+        }
+        match o.how {
+            'p' => {
+                let id = **o.backing.as_ref().expect("passthrough has a backing");
+                if ino.caching > 0 {
+                    return Err("passthrough next to a caching open");
+                }
+                if ino.backing.is_some_and(|b| b != id) {
+                    return Err("two backing files");
+                }
+                ino.passthrough += 1;
+                ino.backing = Some(id);
+            }
+            'c' => ino.caching += 1,
+            _ => {}
+        }
+        Ok(())
     }
 
     proptest! {
-        /// Random opens and closes of readers and writers, passthrough on: every open the
-        /// rules answer is one the kernel accepts (no EIO), and a writer never goes cached
-        /// while a page-cache or passthrough reader is open.
+        /// Random opens and closes of readers and writers, passthrough on, with the kernel
+        /// handling the answered opens in any order: every open the rules answer is one the
+        /// kernel accepts (no EIO), and a writer never goes cached while a page-cache or
+        /// passthrough reader is open.
         #[test]
-        fn every_open_is_one_the_kernel_accepts(ops in proptest::collection::vec(op(), 1..60)) {
+        fn every_open_is_one_the_kernel_accepts(ops in proptest::collection::vec(op(), 1..80)) {
             // Waits end at once: a single thread cannot close anything meanwhile.
             let rules: IoRules<u64> = IoRules::new(Duration::ZERO);
             rules.enable_passthrough();
@@ -284,27 +361,18 @@ mod tests {
                     Op::Read { node, version } => {
                         let v = (node, UNIX_EPOCH, u64::from(version));
                         let r = rules.read_path(node, v, || { next_backing += 1; Some(Ok(next_backing)) }, 0);
-                        let ino = inodes.entry(node).or_default();
                         match r {
-                            Ok((ReadPath::Passthrough(id), cached)) => {
-                                prop_assert!(cached);
-                                prop_assert_eq!(ino.caching, 0, "passthrough next to a caching open");
-                                if ino.passthrough > 0 {
-                                    prop_assert_eq!(ino.backing, Some(*id), "two backing files");
-                                }
-                                ino.passthrough += 1;
-                                ino.backing = Some(*id);
-                                open.push(Open { node, writer: false, cached, how: 'p', backing: Some(id) });
-                            }
-                            Ok((ReadPath::Cached, cached)) => {
-                                prop_assert_eq!(ino.passthrough, 0, "caching open next to passthrough");
-                                ino.caching += 1;
-                                open.push(Open { node, writer: false, cached, how: 'c', backing: None });
-                            }
-                            Ok((ReadPath::Direct, cached)) => {
-                                prop_assert_eq!(ino.passthrough, 0, "direct open next to passthrough");
-                                prop_assert!(open.iter().any(|o| o.node == node && o.writer));
-                                open.push(Open { node, writer: false, cached, how: 'd', backing: None });
+                            Ok(how) => {
+                                let role = Role::of(&how);
+                                let (how, backing) = match how {
+                                    ReadPath::Passthrough(id) => ('p', Some(id)),
+                                    ReadPath::Cached => ('c', None),
+                                    ReadPath::Direct => {
+                                        prop_assert!(open.iter().any(|o| o.node == node && o.role == Role::Writer));
+                                        ('d', None)
+                                    }
+                                };
+                                open.push(Open { node, role, how, backing, applied: false });
                             }
                             Err(e) => {
                                 // Only waits that could not end here, or another version.
@@ -313,28 +381,39 @@ mod tests {
                         }
                     }
                     Op::Write { node } => {
-                        let ino = inodes.entry(node).or_default();
                         match rules.start_writing(node, 0) {
                             Ok(direct) => {
-                                prop_assert_eq!(ino.passthrough, 0, "writer next to passthrough");
-                                let readers = open.iter().any(|o| o.node == node && o.cached);
+                                let readers = open.iter().any(|o| o.node == node && matches!(o.role, Role::CachedReader | Role::PassthroughReader));
                                 prop_assert_eq!(direct, readers);
-                                if !direct {
-                                    ino.caching += 1;
-                                }
-                                open.push(Open { node, writer: true, cached: false, how: if direct { 'd' } else { 'c' }, backing: None });
+                                let how = if direct { 'd' } else { 'c' };
+                                open.push(Open { node, role: Role::Writer, how, backing: None, applied: false });
                             }
                             Err(e) => {
                                 prop_assert_eq!(e, Errno::EAGAIN);
-                                prop_assert!(ino.passthrough > 0, "a writer waited without passthrough readers");
+                                prop_assert!(
+                                    open.iter().any(|o| o.node == node && o.how == 'p'),
+                                    "a writer waited without passthrough readers"
+                                );
                             }
                         }
                     }
-                    Op::Close(i) => {
-                        if open.is_empty() {
+                    Op::Apply(i) => {
+                        let pending: Vec<usize> = (0..open.len()).filter(|&j| !open[j].applied).collect();
+                        if pending.is_empty() {
                             continue;
                         }
-                        let o = open.remove(i % open.len());
+                        let o = &mut open[pending[i % pending.len()]];
+                        let r = kernel_open(inodes.entry(o.node).or_default(), o);
+                        prop_assert!(r.is_ok(), "EIO: {}", r.unwrap_err());
+                        o.applied = true;
+                    }
+                    Op::Close(i) => {
+                        // Only an open the kernel took has a descriptor to close.
+                        let applied: Vec<usize> = (0..open.len()).filter(|&j| open[j].applied).collect();
+                        if applied.is_empty() {
+                            continue;
+                        }
+                        let o = open.remove(applied[i % applied.len()]);
                         // The kernel lets go of the file before it sends the release.
                         let ino = inodes.entry(o.node).or_default();
                         match o.how {
@@ -347,7 +426,7 @@ mod tests {
                             'c' => ino.caching -= 1,
                             _ => {}
                         }
-                        rules.end_io(o.node, o.writer, o.cached);
+                        rules.end_io(o.node, o.role);
                         releasing.extend(o.backing);
                     }
                     Op::Settle => releasing.clear(),
