@@ -770,6 +770,32 @@ pub(crate) fn metadata_from(headers: &HeaderMap) -> Result<BTreeMap<String, Stri
 /// Bytes read from the share per step of a GET body.
 const SEND_CHUNK: u64 = 128 * 1024;
 
+/// Chunk buffers a GET stream has sent and hyper has written: read into again rather than
+/// allocated and zeroed anew for every 128 KiB.
+type Spare = Arc<parking_lot::Mutex<Vec<Vec<u8>>>>;
+
+/// A chunk on its way to the socket; its buffer goes back to the stream's spares once sent.
+struct Sent {
+    buf: Vec<u8>,
+    spare: Spare,
+}
+
+impl AsRef<[u8]> for Sent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let mut spare = self.spare.lock();
+        if spare.len() < 4 {
+            spare.push(buf);
+        }
+    }
+}
+
 /// Streams `len` bytes of an open object from `offset`, holding its lock until the last
 /// byte is sent or the client goes away.
 pub(crate) fn stream_object(reader: crate::store::ObjectReader, offset: u64, len: u64) -> Body {
@@ -778,10 +804,13 @@ pub(crate) fn stream_object(reader: crate::store::ObjectReader, offset: u64, len
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::task::spawn_blocking(move || {
         let _op = crate::ops::health::track();
+        let spare = Spare::default();
         let mut done = 0u64;
         while done < len {
             let want = (len - done).min(SEND_CHUNK) as usize;
-            let mut buf = vec![0u8; want];
+            let mut buf = spare.lock().pop().unwrap_or_default();
+            // Zeroes only what this buffer never held (all of it the first time).
+            buf.resize(want, 0);
             let r = reader.read_at(&mut buf, offset + done);
             let msg = match r {
                 Ok(0) => Err(std::io::Error::new(
@@ -791,7 +820,8 @@ pub(crate) fn stream_object(reader: crate::store::ObjectReader, offset: u64, len
                 Ok(n) => {
                     buf.truncate(n);
                     done += n as u64;
-                    Ok(Bytes::from(buf))
+                    let spare = spare.clone();
+                    Ok(Bytes::from_owner(Sent { buf, spare }))
                 }
                 Err(e) => Err(e),
             };
