@@ -195,8 +195,16 @@ impl<B> IoRules<B> {
         // Held while deciding, so that two opens cannot pick different ways for one inode.
         let mut backings = self.backings.lock();
         while let Some((id, v)) = self.live_backing(&backings, node) {
-            if self.io.lock().get(&node).is_some_and(|e| e.writers > 0) {
-                drop((id, backings));
+            // Checked and counted under one guard: a release or a writer's start may run
+            // in between otherwise (neither takes `backings`), and the kernel would then be
+            // answered a caching writer and a passthrough reader of one file.
+            let mut io = self.io.lock();
+            let Some(e) = io.get_mut(&node).filter(|e| e.passthrough_readers > 0) else {
+                // The last passthrough reader went meanwhile: start afresh below.
+                break;
+            };
+            if e.writers > 0 {
+                drop((io, id, backings));
                 self.wait_for_cached_readers(node, pid)?;
                 backings = self.backings.lock();
                 continue;
@@ -206,8 +214,6 @@ impl<B> IoRules<B> {
                 // and another version arrived: the kernel cannot mix the two.
                 return Err(Errno::EAGAIN);
             }
-            let mut io = self.io.lock();
-            let e = io.entry(node).or_default();
             e.cached_readers += 1;
             e.passthrough_readers += 1;
             return Ok(ReadPath::Passthrough(id));
@@ -268,6 +274,7 @@ mod tests {
     use super::{IoRules, ReadPath, Role};
     use crate::backend::Errno;
     use proptest::prelude::*;
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -432,6 +439,92 @@ mod tests {
                     Op::Settle => releasing.clear(),
                 }
             }
+        }
+    }
+
+    /// Threads opening and closing readers and writers of one file at once, each open
+    /// handed to a shared kernel model as soon as it is answered and each close released
+    /// there before the rules hear of it: no open is one the kernel refuses. Catches gaps
+    /// between the rules' checks and their counts, which the sequential model cannot see.
+    #[test]
+    fn concurrent_opens_are_ones_the_kernel_accepts() {
+        let rules: Arc<IoRules<u64>> = Arc::new(IoRules::new(Duration::ZERO));
+        rules.enable_passthrough();
+        let kernel = Arc::new(std::sync::Mutex::new(Inode::default()));
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (rules, kernel, next) = (rules.clone(), kernel.clone(), next.clone());
+                std::thread::spawn(move || -> std::result::Result<(), String> {
+                    let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    for _ in 0..20_000 {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let o = if seed % 4 == 0 {
+                            match rules.start_writing(1, 0) {
+                                Ok(direct) => Open {
+                                    node: 1,
+                                    role: Role::Writer,
+                                    how: if direct { 'd' } else { 'c' },
+                                    backing: None,
+                                    applied: false,
+                                },
+                                Err(_) => continue,
+                            }
+                        } else {
+                            let v = (1, UNIX_EPOCH, 0);
+                            let fresh = || Some(Ok(next.fetch_add(1, Ordering::Relaxed)));
+                            match rules.read_path(1, v, fresh, 0) {
+                                Ok(how) => {
+                                    let role = Role::of(&how);
+                                    let (how, backing) = match how {
+                                        ReadPath::Passthrough(id) => ('p', Some(id)),
+                                        ReadPath::Cached => ('c', None),
+                                        ReadPath::Direct => ('d', None),
+                                    };
+                                    Open {
+                                        node: 1,
+                                        role,
+                                        how,
+                                        backing,
+                                        applied: false,
+                                    }
+                                }
+                                Err(_) => continue,
+                            }
+                        };
+                        // The opener's thread may run late after the reply, and the file
+                        // stay open a while.
+                        for _ in 0..seed % 3 {
+                            std::thread::yield_now();
+                        }
+                        kernel_open(&mut kernel.lock().unwrap(), &o)
+                            .map_err(|e| format!("EIO: {e}"))?;
+                        for _ in 0..(seed >> 8) % 3 {
+                            std::thread::yield_now();
+                        }
+                        {
+                            let mut ino = kernel.lock().unwrap();
+                            match o.how {
+                                'p' => {
+                                    ino.passthrough -= 1;
+                                    if ino.passthrough == 0 {
+                                        ino.backing = None;
+                                    }
+                                }
+                                'c' => ino.caching -= 1,
+                                _ => {}
+                            }
+                        }
+                        rules.end_io(o.node, o.role);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no panic").expect("every open accepted");
         }
     }
 }
