@@ -853,7 +853,15 @@ impl<B> Core<B> {
                 self.nodes.lock().uncache(node);
                 self.kernel.forget_attr(node);
             }
-            let a = self.attr_of(node, &path)?;
+            let a = match self.attr_of(node, &path) {
+                Ok(a) => a,
+                Err(e) => {
+                    // The kernel never hears of this handle, so it would never release it.
+                    self.remove_handle(node, fh);
+                    self.nodes.lock().forget(node, 1);
+                    return Err(e);
+                }
+            };
             let opened = Opened {
                 fh,
                 direct,
