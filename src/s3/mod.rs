@@ -809,7 +809,7 @@ pub(crate) fn stream_object(reader: crate::store::ObjectReader, offset: u64, len
         while done < len {
             let want = (len - done).min(SEND_CHUNK) as usize;
             let mut buf = spare.lock().pop().unwrap_or_default();
-            // Zeroes only what this buffer never held (all of it the first time).
+            // Zeroes only past what this buffer last held (all of it the first time).
             buf.resize(want, 0);
             let r = reader.read_at(&mut buf, offset + done);
             let msg = match r {
