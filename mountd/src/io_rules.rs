@@ -292,6 +292,9 @@ mod tests {
         Read {
             node: u64,
             version: u8,
+            /// What registering the data file for passthrough gives: 0 an id, 1 no file to
+            /// register (None), 2 a refusal (EPERM: passthrough off from then on).
+            backing: u8,
         },
         Write {
             node: u64,
@@ -306,7 +309,16 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (1..3u64, 0..2u8).prop_map(|(node, version)| Op::Read { node, version }),
+            (
+                1..3u64,
+                0..2u8,
+                prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)]
+            )
+                .prop_map(|(node, version, backing)| Op::Read {
+                    node,
+                    version,
+                    backing
+                }),
             (1..3u64).prop_map(|node| Op::Write { node }),
             (0..8usize).prop_map(Op::Apply),
             (0..8usize).prop_map(Op::Close),
@@ -365,9 +377,14 @@ mod tests {
             let mut releasing: Vec<Arc<u64>> = Vec::new();
             for op in ops {
                 match op {
-                    Op::Read { node, version } => {
+                    Op::Read { node, version, backing } => {
                         let v = (node, UNIX_EPOCH, u64::from(version));
-                        let r = rules.read_path(node, v, || { next_backing += 1; Some(Ok(next_backing)) }, 0);
+                        let register = || match backing {
+                            0 => { next_backing += 1; Some(Ok(next_backing)) }
+                            1 => None,
+                            _ => Some(Err(std::io::Error::from_raw_os_error(libc::EPERM))),
+                        };
+                        let r = rules.read_path(node, v, register, 0);
                         match r {
                             Ok(how) => {
                                 let role = Role::of(&how);
