@@ -336,6 +336,51 @@ mod tests {
         applied: bool,
     }
 
+    impl Open {
+        /// A reader of `node` answered `how`, not yet taken by the kernel.
+        fn reader(node: u64, how: ReadPath<u64>) -> Open {
+            let role = Role::of(&how);
+            let (how, backing) = match how {
+                ReadPath::Passthrough(id) => ('p', Some(id)),
+                ReadPath::Cached => ('c', None),
+                ReadPath::Direct => ('d', None),
+            };
+            Open {
+                node,
+                role,
+                how,
+                backing,
+                applied: false,
+            }
+        }
+
+        /// A writer of `node`, answered direct or through the page cache.
+        fn writer(node: u64, direct: bool) -> Open {
+            let how = if direct { 'd' } else { 'c' };
+            Open {
+                node,
+                role: Role::Writer,
+                how,
+                backing: None,
+                applied: false,
+            }
+        }
+    }
+
+    /// The kernel lets go of the open `o` of `ino` (before it sends the release).
+    fn kernel_release(ino: &mut Inode, o: &Open) {
+        match o.how {
+            'p' => {
+                ino.passthrough -= 1;
+                if ino.passthrough == 0 {
+                    ino.backing = None;
+                }
+            }
+            'c' => ino.caching -= 1,
+            _ => {}
+        }
+    }
+
     /// The kernel takes the open `o` of `ino` as fuse_file_io_open does, or says why not.
     fn kernel_open(ino: &mut Inode, o: &Open) -> std::result::Result<(), &'static str> {
         if ino.backing.is_some() && o.how != 'p' {
@@ -387,16 +432,10 @@ mod tests {
                         let r = rules.read_path(node, v, register, 0);
                         match r {
                             Ok(how) => {
-                                let role = Role::of(&how);
-                                let (how, backing) = match how {
-                                    ReadPath::Passthrough(id) => ('p', Some(id)),
-                                    ReadPath::Cached => ('c', None),
-                                    ReadPath::Direct => {
-                                        prop_assert!(open.iter().any(|o| o.node == node && o.role == Role::Writer));
-                                        ('d', None)
-                                    }
-                                };
-                                open.push(Open { node, role, how, backing, applied: false });
+                                if matches!(how, ReadPath::Direct) {
+                                    prop_assert!(open.iter().any(|o| o.node == node && o.role == Role::Writer));
+                                }
+                                open.push(Open::reader(node, how));
                             }
                             Err(e) => {
                                 // Only waits that could not end here, or another version.
@@ -409,8 +448,7 @@ mod tests {
                             Ok(direct) => {
                                 let readers = open.iter().any(|o| o.node == node && matches!(o.role, Role::CachedReader | Role::PassthroughReader));
                                 prop_assert_eq!(direct, readers);
-                                let how = if direct { 'd' } else { 'c' };
-                                open.push(Open { node, role: Role::Writer, how, backing: None, applied: false });
+                                open.push(Open::writer(node, direct));
                             }
                             Err(e) => {
                                 prop_assert_eq!(e, Errno::EAGAIN);
@@ -438,18 +476,7 @@ mod tests {
                             continue;
                         }
                         let o = open.remove(applied[i % applied.len()]);
-                        // The kernel lets go of the file before it sends the release.
-                        let ino = inodes.entry(o.node).or_default();
-                        match o.how {
-                            'p' => {
-                                ino.passthrough -= 1;
-                                if ino.passthrough == 0 {
-                                    ino.backing = None;
-                                }
-                            }
-                            'c' => ino.caching -= 1,
-                            _ => {}
-                        }
+                        kernel_release(inodes.entry(o.node).or_default(), &o);
                         rules.end_io(o.node, o.role);
                         releasing.extend(o.backing);
                     }
@@ -480,34 +507,14 @@ mod tests {
                         seed ^= seed << 17;
                         let o = if seed % 4 == 0 {
                             match rules.start_writing(1, 0) {
-                                Ok(direct) => Open {
-                                    node: 1,
-                                    role: Role::Writer,
-                                    how: if direct { 'd' } else { 'c' },
-                                    backing: None,
-                                    applied: false,
-                                },
+                                Ok(direct) => Open::writer(1, direct),
                                 Err(_) => continue,
                             }
                         } else {
                             let v = (1, UNIX_EPOCH, 0);
                             let fresh = || Some(Ok(next.fetch_add(1, Ordering::Relaxed)));
                             match rules.read_path(1, v, fresh, 0) {
-                                Ok(how) => {
-                                    let role = Role::of(&how);
-                                    let (how, backing) = match how {
-                                        ReadPath::Passthrough(id) => ('p', Some(id)),
-                                        ReadPath::Cached => ('c', None),
-                                        ReadPath::Direct => ('d', None),
-                                    };
-                                    Open {
-                                        node: 1,
-                                        role,
-                                        how,
-                                        backing,
-                                        applied: false,
-                                    }
-                                }
+                                Ok(how) => Open::reader(1, how),
                                 Err(_) => continue,
                             }
                         };
@@ -521,19 +528,7 @@ mod tests {
                         for _ in 0..(seed >> 8) % 3 {
                             std::thread::yield_now();
                         }
-                        {
-                            let mut ino = kernel.lock().unwrap();
-                            match o.how {
-                                'p' => {
-                                    ino.passthrough -= 1;
-                                    if ino.passthrough == 0 {
-                                        ino.backing = None;
-                                    }
-                                }
-                                'c' => ino.caching -= 1,
-                                _ => {}
-                            }
-                        }
+                        kernel_release(&mut kernel.lock().unwrap(), &o);
                         rules.end_io(o.node, o.role);
                     }
                     Ok(())
