@@ -15,6 +15,7 @@ use mountd::{
 use crate::lock::ranges::Owner;
 use crate::lock::ReadGuard;
 use crate::platform::{self, LockKind, Range, SetTime};
+use crate::store::deferred::EtagWorker;
 use crate::store::posix::{self, EntryKind, Refusal};
 use crate::store::{Conflict, KeyReason, NameError, ObjectReader, Store, StoreError};
 
@@ -24,6 +25,8 @@ pub type Observer = Box<dyn Fn(&'static str, Option<Errno>, Duration) + Send + S
 /// The store, as the mount sees it.
 pub struct StoreBackend {
     store: Arc<Store>,
+    /// Stores the ETags of large files after their publish.
+    etags: Arc<EtagWorker>,
     observe: Option<Observer>,
 }
 
@@ -31,6 +34,7 @@ impl StoreBackend {
     /// The backend over `store`.
     pub fn new(store: Arc<Store>) -> StoreBackend {
         StoreBackend {
+            etags: Arc::new(EtagWorker::start(&store)),
             store,
             observe: None,
         }
@@ -259,6 +263,7 @@ impl Reader for OpenObject {
 struct StoreDraft {
     draft: posix::Draft,
     store: Arc<Store>,
+    etags: Arc<EtagWorker>,
 }
 
 impl Draft for StoreDraft {
@@ -290,8 +295,16 @@ impl Draft for StoreDraft {
     }
 
     fn publish(self: Box<Self>, path: &str) -> Result<()> {
-        let StoreDraft { draft, store } = *self;
-        draft.publish_at(&store, path).map(|_| ()).map_err(fail)
+        let StoreDraft {
+            draft,
+            store,
+            etags,
+        } = *self;
+        let info = draft.publish_at(&store, path).map_err(fail)?;
+        if info.etag.is_empty() {
+            etags.queue(&info.bucket, &info.key);
+        }
+        Ok(())
     }
 }
 
@@ -342,6 +355,7 @@ impl Backend for StoreBackend {
         Ok(Box::new(StoreDraft {
             draft,
             store: self.store.clone(),
+            etags: self.etags.clone(),
         }))
     }
 

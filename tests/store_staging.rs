@@ -205,3 +205,123 @@ fn a_put_cannot_publish_while_a_reader_holds_the_object_and_gives_up_busy() {
         assert!(debris.is_empty(), "{debris:?}");
     })
 }
+
+/// The ETag a record holds (None: none, or pending).
+fn recorded_etag(s: &TestShare, key: &str) -> Option<String> {
+    let path = s
+        .path()
+        .join(format!(".minio.sys/buckets/{B}/{key}/fs.json"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["meta"]["etag"].as_str().map(str::to_string)
+}
+
+/// A draft written through the mount's view in order, in 256 KiB writes.
+fn draft_of(s: &TestShare, key: &str, data: &[u8]) -> nasgate::store::posix::Draft {
+    let who = nasgate::store::posix::Creator {
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    };
+    let mut d = s.store.draft(&format!("{B}/{key}"), false, who).unwrap();
+    for (i, c) in data.chunks(256 << 10).enumerate() {
+        d.write_at(c, (i * (256 << 10)) as u64).unwrap();
+    }
+    d
+}
+
+#[test]
+fn a_large_draft_goes_live_with_its_etag_pending_which_reads_compute_and_fill_etag_stores() {
+    bounded(|| {
+        let s = TestShare::with_buckets(&[B]);
+        let data = bytes(41, (3 << 20) + 777);
+        let info = draft_of(&s, "big", &data)
+            .publish_at(&s.store, &format!("{B}/big"))
+            .unwrap();
+        assert_eq!(info.etag, "", "published with its ETag");
+        assert_eq!(recorded_etag(&s, "big"), None);
+
+        // The mount's readers need no ETag and compute none.
+        let r = s.store.open_file(&format!("{B}/big")).unwrap();
+        assert_eq!(r.info().etag, "");
+        drop(r);
+        // An S3 read computes it from the data, for its own answer.
+        let (info, body) = get_ok(&s.store, B, "big");
+        assert!(body == data);
+        assert_eq!(info.etag, md5_hex(&data));
+        assert_eq!(
+            s.store.head(B, "big", &no_cond()).unwrap().etag,
+            md5_hex(&data)
+        );
+        assert_eq!(recorded_etag(&s, "big"), None);
+
+        assert!(s.store.fill_etag(B, "big").unwrap());
+        assert_eq!(recorded_etag(&s, "big"), Some(md5_hex(&data)));
+        assert!(!s.store.fill_etag(B, "big").unwrap(), "stored twice");
+        assert_eq!(
+            s.store.head(B, "big", &no_cond()).unwrap().etag,
+            md5_hex(&data)
+        );
+
+        // A small draft is hashed at its publish.
+        let small = bytes(42, 100_000);
+        let info = draft_of(&s, "small", &small)
+            .publish_at(&s.store, &format!("{B}/small"))
+            .unwrap();
+        assert_eq!(info.etag, md5_hex(&small));
+        assert!(!s.store.fill_etag(B, "small").unwrap());
+
+        // Replaced before the ETag is stored: the new version's record is left alone.
+        draft_of(&s, "big", &data)
+            .publish_at(&s.store, &format!("{B}/big"))
+            .unwrap();
+        let newer = bytes(43, 5000);
+        put_ok(&s.store, B, "big", &newer);
+        assert!(!s.store.fill_etag(B, "big").unwrap());
+        assert_eq!(recorded_etag(&s, "big"), Some(md5_hex(&newer)));
+
+        // Rewritten in place by a tool on the share: no ETag of the old bytes is stored, and
+        // a read rebuilds the record from the new ones.
+        draft_of(&s, "big", &data)
+            .publish_at(&s.store, &format!("{B}/big"))
+            .unwrap();
+        let mut edited = data.clone();
+        edited[10..15].copy_from_slice(b"TOOL!");
+        edited.extend_from_slice(b"tail");
+        std::fs::write(s.path().join(format!("{B}/big")), &edited).unwrap();
+        assert!(!s.store.fill_etag(B, "big").unwrap());
+        assert_eq!(
+            s.store.head(B, "big", &no_cond()).unwrap().etag,
+            md5_hex(&edited)
+        );
+        assert_eq!(recorded_etag(&s, "big"), Some(md5_hex(&edited)));
+    });
+}
+
+#[test]
+fn the_etag_worker_stores_queued_etags_once_each() {
+    bounded(|| {
+        let s = TestShare::with_buckets(&[B]);
+        let store = std::sync::Arc::new(
+            open_store(s.path(), Durability::Fsync, None, Duration::from_secs(10)).unwrap(),
+        );
+        let worker = nasgate::store::deferred::EtagWorker::start(&store);
+        let mut want = Vec::new();
+        for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+            let data = bytes(50 + i as u64, (3 << 20) + i);
+            draft_of(&s, key, &data)
+                .publish_at(&store, &format!("{B}/{key}"))
+                .unwrap();
+            assert_eq!(recorded_etag(&s, key), None);
+            worker.queue(B, key);
+            worker.queue(B, key);
+            want.push((key, md5_hex(&data)));
+        }
+        assert!(
+            worker.settle(Duration::from_secs(60)),
+            "queue not worked off"
+        );
+        for (key, etag) in want {
+            assert_eq!(recorded_etag(&s, key), Some(etag), "{key}");
+        }
+    });
+}

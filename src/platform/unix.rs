@@ -471,6 +471,14 @@ pub fn attr_file(file: &File) -> io::Result<Attr> {
     fstat_attr(file.as_raw_fd())
 }
 
+/// Lowers the calling thread's scheduling priority (nice 10), for work that may wait for
+/// idle time. Best effort: left as it is where refused.
+pub fn lower_thread_priority() {
+    // On Linux the nice value is per thread, and `who` 0 names the calling thread.
+    // SAFETY: plain syscall with no pointers.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+}
+
 /// Sets the permission bits of an open file.
 pub fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;

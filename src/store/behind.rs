@@ -1,8 +1,9 @@
 //! Write-behind for drafts written through the mount: once a draft has grown past
 //! [`BEHIND_AFTER`], its writes are queued to a thread of its own, which writes them to the
-//! staging file and hashes them in order, so the mount answers a write as soon as it is
-//! queued and the next one arrives while the share (a network filesystem's round trips, or
-//! the page cache) takes the last. Every read, stat, truncation and publish of the draft
+//! staging file, so the mount answers a write as soon as it is queued and the next one
+//! arrives while the share (a network filesystem's round trips, or the page cache) takes the
+//! last. Such a draft is no longer hashed on the way: its ETag is computed after the publish
+//! (`store::deferred`), which keeps MD5 off the writer's two busiest cores. Every read, stat, truncation and publish of the draft
 //! waits for the queue first, and a write that failed fails the next write or the publish:
 //! a draft never goes live without every byte written to it.
 
@@ -28,13 +29,16 @@ pub(super) struct Staging {
     /// MD5 of the bytes [0, hashing.len()), still valid because nothing before that was
     /// written again since.
     pub(super) hashing: Hashing,
+    /// No longer hashed on the way: a draft that went behind is large, and its ETag is
+    /// computed after the publish, off the writer's path (see `store::deferred`).
+    pub(super) unhashed: bool,
 }
 
 impl Staging {
     /// Writes `buf` at `offset`, hashing it when it continues the hashed prefix.
     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
         self.put(buf, offset)?;
-        if self.continues(offset) {
+        if !self.unhashed && self.continues(offset) {
             self.hashing.update(buf);
         }
         Ok(())
@@ -43,7 +47,7 @@ impl Staging {
     /// As [`Staging::write_at`], handing the bytes to the hasher without a copy.
     fn write_bytes(&mut self, buf: Bytes, offset: u64) -> Result<()> {
         self.put(&buf, offset)?;
-        if self.continues(offset) {
+        if !self.unhashed && self.continues(offset) {
             self.hashing.update_bytes(buf);
         }
         Ok(())
@@ -159,6 +163,7 @@ impl WriteBehind {
                 inner.direct_since += buf.len() as u64;
                 inner.state = Some(
                     if r.is_ok() && len >= BEHIND_AFTER && inner.direct_since >= BEHIND_AFTER {
+                        s.unhashed = true;
                         start(s)
                     } else {
                         State::Here(s)

@@ -148,7 +148,8 @@ pub enum MetaError {
 }
 
 impl FsJson {
-    /// A fresh record with `meta` (etag included) for data stamped `stamp`.
+    /// A fresh record with `meta` (etag included, or left out: pending) for data stamped
+    /// `stamp`.
     pub fn new(meta: BTreeMap<String, String>, stamp: Stamp) -> FsJson {
         FsJson {
             version: VERSION.into(),
@@ -187,13 +188,26 @@ impl FsJson {
             .filter(|e| !e.is_empty() && *e != MINIO_FAKE_ETAG)
     }
 
-    /// Whether this record may be trusted for a data file with `stat`: stamped records must
-    /// match the file; unstamped ones (written by MinIO) are trusted if they carry an ETag.
+    /// Whether this record may be trusted for a data file with `stat`, ETag included:
+    /// stamped records must match the file; unstamped ones (written by MinIO) are trusted if
+    /// they carry an ETag. A stamped record without one is pending (see `pending_for`).
     pub fn describes(&self, stat: &Stat) -> bool {
+        self.etag().is_some() && self.matches_data(stat)
+    }
+
+    /// Whether this record belongs to a data file with `stat`, its ETag possibly still to be
+    /// computed: everything but the ETag may be trusted.
+    pub fn matches_data(&self, stat: &Stat) -> bool {
         match &self.nasgate {
             Some(stamp) => stamp.matches(stat),
             None => self.etag().is_some(),
         }
+    }
+
+    /// Whether this is a record of the data file with `stat` published with its ETag left to
+    /// be computed from the data (a large file written through the mount).
+    pub fn pending_for(&self, stat: &Stat) -> bool {
+        self.etag().is_none() && self.matches_data(stat)
     }
 }
 
@@ -299,6 +313,13 @@ mod tests {
         assert!(m.describes(&stat));
         let changed = Stat { size: 6, ..stat };
         assert!(!m.describes(&changed));
+        assert!(!m.pending_for(&stat));
+
+        let pending = FsJson::new(BTreeMap::new(), Stamp::of(&stat));
+        assert!(!pending.describes(&stat));
+        assert!(pending.matches_data(&stat));
+        assert!(pending.pending_for(&stat));
+        assert!(!pending.pending_for(&changed));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 mod behind;
 pub mod checksum;
 pub mod config;
+#[cfg(unix)]
+pub mod deferred;
 pub mod fsck;
 pub mod io;
 pub mod layout;

@@ -884,6 +884,18 @@ impl Store {
     /// Opens `bucket/key` for reading under its shared lock, which the reader holds until
     /// dropped; checks `cond` first.
     pub fn get(&self, bucket: &str, key: &str, cond: &ReadConditions) -> Result<ObjectReader> {
+        self.open_object(bucket, key, cond, true)
+    }
+
+    /// As [`Store::get`]; with `need_etag` false (a reader through the mount, which has no use
+    /// for it), an ETag still to be computed is left so, and its info carries none.
+    pub(super) fn open_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &ReadConditions,
+        need_etag: bool,
+    ) -> Result<ObjectReader> {
         layout::check_key(key)?;
         if layout::is_dir_key(key) {
             self.head_bucket(bucket)?;
@@ -971,8 +983,15 @@ impl Store {
                 return Err(no_such_key());
             }
             match record {
-                Some(record) if record.describes(&st) => {
-                    let info = ObjectInfo::from_record(bucket, key, &st, &record);
+                Some(record) if record.matches_data(&st) => {
+                    let mut info = ObjectInfo::from_record(bucket, key, &st, &record);
+                    if need_etag && record.pending_for(&st) {
+                        // Computed for this answer under the shared lock, which keeps the
+                        // data as it is; the mount's worker stores it (`Store::fill_etag`).
+                        let d = io::hash_range(&data, 0, st.size, &[])
+                            .map_err(StoreError::io("read", &data_rel))?;
+                        info.etag = d.md5_hex();
+                    }
                     info.check(cond)?;
                     return Ok(ObjectReader {
                         info,
@@ -1302,7 +1321,8 @@ impl Store {
             let Some(mut record) = read_record(guard.file(), &meta_rel) else {
                 continue;
             };
-            if !record.describes(&st) {
+            // A pending ETag stays pending: the change keeps the data's stamp.
+            if !record.matches_data(&st) {
                 continue;
             }
             change(&mut record);

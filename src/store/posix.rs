@@ -426,7 +426,7 @@ impl Store {
         apply()?;
         let after = self.root.stat(&rel).map_err(StoreError::io("stat", &rel))?;
         if let Some(mut record) = record {
-            if after != before && record.describes(&before) {
+            if after != before && record.matches_data(&before) {
                 if let Some(old) = record.nasgate.take() {
                     let mut stamp = Stamp::of(&after);
                     stamp.checksums = old.checksums;
@@ -658,7 +658,7 @@ impl Store {
         self.check_names(b, k)?;
         let temp = TempFile::create(self)?;
         let mut len = 0;
-        let meta = match self.get(b, k, &ReadConditions::default()) {
+        let meta = match self.open_object(b, k, &ReadConditions::default(), false) {
             Ok(reader) => {
                 let data = reader
                     .file()
@@ -687,6 +687,7 @@ impl Store {
             file: WriteBehind::new(Staging {
                 temp,
                 hashing: Hashing::new(&[]),
+                unhashed: false,
             }),
             meta,
             len,
@@ -696,7 +697,7 @@ impl Store {
     /// Opens the file at `path` for reading under the object's shared lock.
     pub fn open_file(&self, path: &str) -> Result<super::ObjectReader> {
         match place(path) {
-            Place::Key(b, k) => self.get(b, k, &ReadConditions::default()),
+            Place::Key(b, k) => self.open_object(b, k, &ReadConditions::default(), false),
             _ => Err(refused(Refusal::IsDir, "a directory")),
         }
     }
@@ -757,6 +758,11 @@ impl Store {
         }
     }
 }
+
+/// Bytes of a draft still unhashed at its publish that are hashed then; beyond this, the ETag
+/// is computed after the publish. A small file's ETag is cheaper written with it than in a
+/// second record update (a NAS round trip or two).
+pub const HASH_AT_PUBLISH: u64 = 1 << 20;
 
 /// A new version of an object being written through the mount: a staging file nobody else
 /// sees, with MD5 computed on the fly while writes arrive in order.
@@ -854,8 +860,10 @@ impl Draft {
     }
 
     /// Publishes the draft as the object at `path` (where the file is now, which a rename
-    /// may have changed since the draft began), atomically, under the exclusive lock; the
-    /// ETag is the MD5 of its bytes.
+    /// may have changed since the draft began), atomically, under the exclusive lock. The
+    /// ETag is the MD5 of its bytes; where more than [`HASH_AT_PUBLISH`] of them are not
+    /// hashed yet, it is left to be computed after the publish (the info carries none, and
+    /// [`Store::fill_etag`] stores it).
     pub fn publish_at(self, store: &Store, path: &str) -> Result<ObjectInfo> {
         let Place::Key(bucket, key) = place(path) else {
             return Err(refused(Refusal::NotPermitted, "files live inside buckets"));
@@ -865,10 +873,13 @@ impl Draft {
             mut meta,
             len,
         } = self;
-        let Staging { temp, mut hashing } = file.into_staging()?;
-        // What was not written in order is hashed from the file now.
+        let Staging {
+            temp, mut hashing, ..
+        } = file.into_staging()?;
+        // What was not written in order is hashed from the file now, if little.
         let mut buf = vec![0u8; io::CHUNK];
-        while hashing.len() < len {
+        let hash_now = len - hashing.len().min(len) <= HASH_AT_PUBLISH;
+        while hash_now && hashing.len() < len {
             let at = hashing.len();
             let want = ((len - at) as usize).min(buf.len());
             let n = platform::read_at(temp.file(), &mut buf[..want], at)
@@ -878,7 +889,9 @@ impl Draft {
             }
             hashing.update(&buf[..n]);
         }
-        meta.insert("etag".into(), hashing.finish()?.md5_hex());
+        if hash_now {
+            meta.insert("etag".into(), hashing.finish()?.md5_hex());
+        }
         store.publish(
             bucket,
             key,
