@@ -116,8 +116,9 @@ impl<B> IoRules<B> {
         (Role::CachedReader, alone)
     }
 
-    /// Registers a writer of `node`; whether it must go direct and wait for page-cache
-    /// readers before its first change. Where the readers read through passthrough, the
+    /// Registers a writer of `node`; whether it must wait for page-cache readers before its
+    /// first change (the core answers every writer direct; the model also checks writers
+    /// answered through the page cache here). Where the readers read through passthrough, the
     /// kernel takes no other open of the inode: the writer waits for them here, at its
     /// open (EAGAIN after the timeout, EINTR when `pid` is interrupted), and registers none.
     pub(crate) fn start_writing(&self, node: u64, pid: u32) -> Result<bool> {
