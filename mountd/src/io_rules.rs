@@ -162,16 +162,22 @@ impl<B> IoRules<B> {
     /// Waits, up to the timeout, until no page-cache reader of `node` is open; EINTR as
     /// soon as the requester `pid` is interrupted by a signal.
     pub(crate) fn wait_for_cached_readers(&self, node: u64, pid: u32) -> Result<()> {
+        self.wait_while(node, pid, |e| e.cached_readers > 0)
+    }
+
+    /// Waits, up to the timeout, while the handles of `node` are `busy`; EINTR as soon as
+    /// the requester `pid` is interrupted by a signal.
+    fn wait_while(&self, node: u64, pid: u32, busy: impl Fn(&NodeIo) -> bool) -> Result<()> {
         let deadline = Instant::now() + self.timeout;
         let mut io = self.io.lock();
-        while io.get(&node).is_some_and(|e| e.cached_readers > 0) {
+        while io.get(&node).is_some_and(&busy) {
             let now = Instant::now();
             if now >= deadline {
                 return Err(Errno::EAGAIN);
             }
             let slice = (now + interrupt::SLICE).min(deadline);
             self.changed.wait_until(&mut io, slice);
-            if io.get(&node).is_some_and(|e| e.cached_readers > 0)
+            if io.get(&node).is_some_and(&busy)
                 && MutexGuard::unlocked(&mut io, || interrupt::interrupted(pid))
             {
                 return Err(Errno::EINTR);
@@ -185,7 +191,8 @@ impl<B> IoRules<B> {
     /// none). Passthrough when the kernel offers it: the kernel then reads the share's data
     /// file itself while the reader's shared lock keeps the version. A reader of the version
     /// already read that way joins it; one that comes while a writer waits for those
-    /// readers waits with it (joining would starve the writer), then reads directly.
+    /// readers waits with it (joining would starve the writer), then reads directly, or
+    /// joins them after all if the writer gives up first.
     pub(crate) fn read_path(
         &self,
         node: u64,
@@ -206,7 +213,9 @@ impl<B> IoRules<B> {
             };
             if e.writers > 0 {
                 drop((io, id, backings));
-                self.wait_for_cached_readers(node, pid)?;
+                // Until the readers are gone, or the writers: one that gave up (its own
+                // timeout, a signal) leaves the passthrough read to join again.
+                self.wait_while(node, pid, |e| e.cached_readers > 0 && e.writers > 0)?;
                 backings = self.backings.lock();
                 continue;
             }
@@ -485,6 +494,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Whether thread `tid` of this process is asleep (blocked, here: in a wait).
+    fn asleep(tid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('S'))
+            })
+            .unwrap_or(false)
+    }
+
+    /// A reader that came while a writer waited for the passthrough readers joins them as
+    /// soon as that writer gives up, instead of waiting for the readers itself.
+    #[test]
+    fn a_reader_waiting_with_a_writer_joins_the_passthrough_read_when_the_writer_gives_up() {
+        let rules: Arc<IoRules<u64>> = Arc::new(IoRules::new(Duration::from_secs(5)));
+        rules.enable_passthrough();
+        let v = (1, UNIX_EPOCH, 0);
+        let first = rules
+            .read_path(1, v, || Some(Ok(7)), 0)
+            .expect("first reader");
+        assert!(matches!(first, ReadPath::Passthrough(_)));
+        // A writer counted as `start_writing` counts one that waits for the open reader.
+        rules
+            .io
+            .lock()
+            .get_mut(&1)
+            .expect("the reader's entry")
+            .writers += 1;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = {
+            let rules = rules.clone();
+            std::thread::spawn(move || {
+                // SAFETY: plain syscall.
+                let _ = tx.send(unsafe { libc::gettid() });
+                rules.read_path(1, v, || Some(Ok(8)), 0)
+            })
+        };
+        let tid = rx.recv().expect("the reader's thread id");
+        let deadline = std::time::Instant::now() + Duration::from_secs(4);
+        while !asleep(tid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader never waited"
+            );
+            std::thread::yield_now();
+        }
+        // The writer gives up (its timeout, a signal) while the reader waits.
+        rules.end_io(1, Role::Writer);
+        match reader.join().expect("no panic") {
+            Ok(ReadPath::Passthrough(id)) => assert_eq!(*id, 7, "joined the open backing"),
+            Ok(_) => panic!("the second reader did not join the passthrough read"),
+            Err(e) => panic!("the second reader failed: {e:?}"),
+        }
+        drop(first);
     }
 
     /// Threads opening and closing readers and writers of one file at once, each open
