@@ -429,7 +429,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         upload_expiry: Duration::from_secs(args.upload_expiry * 3600),
     };
     let mount = match &args.mount {
-        Some(dir) => Some(start_mount(&store, dir, &args)?),
+        Some(dir) => Some(start_mount(&store, &share, dir, &args)?),
         None => None,
     };
     tracing::info!(share = %share.display(), %address, style = ?test.style, "serving");
@@ -530,6 +530,7 @@ fn connection_cap(wanted: usize) -> usize {
 #[cfg(unix)]
 fn start_mount(
     store: &Arc<nasgate::store::Store>,
+    share: &std::path::Path,
     dir: &std::path::Path,
     args: &ServeArgs,
 ) -> Result<mountd::Mount> {
@@ -538,8 +539,16 @@ fn start_mount(
         allow_other: args.mount_allow_other,
         ..mountd::MountOptions::default()
     };
-    let backend =
-        nasgate::mount::StoreBackend::new(store.clone()).with_observer(|op, errno, took| {
+    // On a local disk MD5 would hold the writer back, and the file is hashed again from the
+    // page cache after the publish; on a NAS the writer waits for the network anyway, and
+    // hashing afterwards would read every large file back over it.
+    let local = matches!(
+        nasgate::ops::mounts::mount_of(share).map(|m| m.as_ref().map(nasgate::ops::mounts::assess)),
+        Ok(Some(nasgate::ops::mounts::Verdict::LocalOnly(_)))
+    );
+    let backend = nasgate::mount::StoreBackend::new(store.clone())
+        .hashing_while_writing(!local)
+        .with_observer(|op, errno, took| {
             let result = errno.map_or_else(|| "ok".to_string(), |e| e.name());
             nasgate::metrics::get().fuse(op, result, took);
         });
@@ -571,6 +580,7 @@ impl NoMount {
 #[cfg(windows)]
 fn start_mount(
     _store: &Arc<nasgate::store::Store>,
+    _share: &std::path::Path,
     _dir: &std::path::Path,
     _args: &ServeArgs,
 ) -> Result<NoMount> {

@@ -27,6 +27,8 @@ pub struct StoreBackend {
     store: Arc<Store>,
     /// Stores the ETags of large files after their publish.
     etags: Arc<EtagWorker>,
+    /// Large drafts are hashed as they are written, not after the publish.
+    hash_while_writing: bool,
     observe: Option<Observer>,
 }
 
@@ -36,8 +38,16 @@ impl StoreBackend {
         StoreBackend {
             etags: Arc::new(EtagWorker::start(&store)),
             store,
+            hash_while_writing: false,
             observe: None,
         }
+    }
+
+    /// Hashes large files as they are written (`true`, for a share on a network
+    /// filesystem) instead of after their publish (the default, see `store::deferred`).
+    pub fn hashing_while_writing(mut self, yes: bool) -> StoreBackend {
+        self.hash_while_writing = yes;
+        self
     }
 
     /// Reports every FUSE operation (name, errno if it failed, duration) to `f`.
@@ -351,7 +361,10 @@ impl Backend for StoreBackend {
 
     fn draft(&self, path: &str, keep: bool, who: Creator) -> Result<Box<dyn Draft>> {
         refuse_if_stalled()?;
-        let draft = self.store.draft(path, keep, creator(who)).map_err(fail)?;
+        let mut draft = self.store.draft(path, keep, creator(who)).map_err(fail)?;
+        if self.hash_while_writing {
+            draft.hash_while_writing();
+        }
         Ok(Box::new(StoreDraft {
             draft,
             store: self.store.clone(),

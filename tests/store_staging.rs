@@ -270,6 +270,22 @@ fn a_large_draft_goes_live_with_its_etag_pending_which_reads_compute_and_fill_et
         assert_eq!(info.etag, md5_hex(&small));
         assert!(!s.store.fill_etag(B, "small").unwrap());
 
+        // Hashed on the way (a share on a network filesystem): the ETag comes with the
+        // publish, however large the draft.
+        let who = nasgate::store::posix::Creator {
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        };
+        let mut d = s.store.draft(&format!("{B}/nas"), false, who).unwrap();
+        d.hash_while_writing();
+        for (i, c) in data.chunks(256 << 10).enumerate() {
+            d.write_at(c, (i * (256 << 10)) as u64).unwrap();
+        }
+        let info = d.publish_at(&s.store, &format!("{B}/nas")).unwrap();
+        assert_eq!(info.etag, md5_hex(&data));
+        assert_eq!(recorded_etag(&s, "nas"), Some(md5_hex(&data)));
+
         // Replaced before the ETag is stored: the new version's record is left alone.
         draft_of(&s, "big", &data)
             .publish_at(&s.store, &format!("{B}/big"))

@@ -32,6 +32,8 @@ pub(super) struct Staging {
     /// No longer hashed on the way: a draft that went behind is large, and its ETag is
     /// computed after the publish, off the writer's path (see `store::deferred`).
     pub(super) unhashed: bool,
+    /// Hashed on the way even when behind (a share on a network filesystem).
+    pub(super) hash_behind: bool,
 }
 
 impl Staging {
@@ -163,7 +165,7 @@ impl WriteBehind {
                 inner.direct_since += buf.len() as u64;
                 inner.state = Some(
                     if r.is_ok() && len >= BEHIND_AFTER && inner.direct_since >= BEHIND_AFTER {
-                        s.unhashed = true;
+                        s.unhashed = !s.hash_behind;
                         start(s)
                     } else {
                         State::Here(s)

@@ -688,6 +688,7 @@ impl Store {
                 temp,
                 hashing: Hashing::new(&[]),
                 unhashed: false,
+                hash_behind: false,
             }),
             meta,
             len,
@@ -773,6 +774,16 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// Hashes the draft as it is written even once it is large, and gives it its ETag at
+    /// the publish: for a share on a network filesystem, where the writer waits for the
+    /// network anyway and hashing after the publish would read the file back over it.
+    pub fn hash_while_writing(&mut self) {
+        let _ = self.file.with(|s| {
+            s.hash_behind = true;
+            Ok(())
+        });
+    }
+
     /// Writes `buf` at `offset` (large drafts: queued, and written behind the caller).
     pub fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
         self.file.write_at(buf, offset, self.len)?;
@@ -874,11 +885,15 @@ impl Draft {
             len,
         } = self;
         let Staging {
-            temp, mut hashing, ..
+            temp,
+            mut hashing,
+            hash_behind,
+            ..
         } = file.into_staging()?;
-        // What was not written in order is hashed from the file now, if little.
+        // What was not written in order is hashed from the file now, if little (or always
+        // where the draft is hashed on the way).
         let mut buf = vec![0u8; io::CHUNK];
-        let hash_now = len - hashing.len().min(len) <= HASH_AT_PUBLISH;
+        let hash_now = hash_behind || len - hashing.len().min(len) <= HASH_AT_PUBLISH;
         while hash_now && hashing.len() < len {
             let at = hashing.len();
             let want = ((len - at) as usize).min(buf.len());
