@@ -2,10 +2,12 @@
 //! [`BEHIND_AFTER`], its writes are queued to a thread of its own, which writes them to the
 //! staging file, so the mount answers a write as soon as it is queued and the next one
 //! arrives while the share (a network filesystem's round trips, or the page cache) takes the
-//! last. Such a draft is no longer hashed on the way: its ETag is computed after the publish
-//! (`store::deferred`), which keeps MD5 off the writer's two busiest cores. Every read, stat, truncation and publish of the draft
-//! waits for the queue first, and a write that failed fails the next write or the publish:
-//! a draft never goes live without every byte written to it.
+//! last. On a local share such a draft is no longer hashed on the way: its ETag is computed
+//! after the publish (`store::deferred`), which keeps MD5 off the writer's cores; on a
+//! network share (`Staging::hash_behind`) the thread hashes what it writes. Every read,
+//! stat, truncation and publish of the draft waits for the queue first, and a write that
+//! failed fails the next write or the publish: a draft never goes live without every byte
+//! written to it.
 
 use super::temp::{Hashing, TempFile};
 use super::{Result, StoreError};

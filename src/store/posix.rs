@@ -766,7 +766,8 @@ impl Store {
 pub const HASH_AT_PUBLISH: u64 = 1 << 20;
 
 /// A new version of an object being written through the mount: a staging file nobody else
-/// sees, with MD5 computed on the fly while writes arrive in order.
+/// sees, with MD5 computed on the fly while writes arrive in order (for a large draft on a
+/// local share, after the publish instead).
 pub struct Draft {
     file: WriteBehind,
     meta: BTreeMap<String, String>,
