@@ -97,7 +97,11 @@ GET 64 MiB x4 vs nginx|mib_per_s|ng:get64m|nginx:get64m|>=0.9
 PUT 4 KiB x16 vs s3s-fs|ops_per_s|ng:put4k|s3s:put4k|>=3
 GET 4 KiB x16 vs open+read+close on the share|ops_per_s|ng:get4k|files:get4k|$NAS_TARGET
 PUT 4 KiB x16 vs temp+fsync+rename on the share|ops_per_s|ng:put4k|files:put4k|$NAS_TARGET
+PUT 4 KiB x16 vs durable replace (temp+fsync+rename+dir fsync) on the share|ops_per_s|ng:put4k|files:put4kd|
+durable replace 4 KiB x16 on the share vs s3s-fs PUT 4 KiB x16|ops_per_s|files:put4kd|s3s:put4k|
 PUT 1 MiB x8 vs s3s-fs|mib_per_s|ng:put1m|s3s:put1m|>=2
+PUT 1 MiB x8 vs durable replace on the share|mib_per_s|ng:put1m|files:put1md|
+durable replace 1 MiB x8 on the share vs s3s-fs PUT 1 MiB x8|mib_per_s|files:put1md|s3s:put1m|
 PUT 64 MiB x4 vs s3s-fs|mib_per_s|ng:put64m|s3s:put64m|>=1.5
 PUT 64 MiB x4 vs fio 4x64 MiB write+fsync|mib_per_s|ng:put64m|fio:fio64m|>=0.8
 PUT $HUGE_NAME x1 vs fio $HUGE_NAME write+fsync|mib_per_s|ng:puthuge|fio:fiohuge|
@@ -146,7 +150,7 @@ declare -A ARGS=(
     [get4g]="get --size 4G -c 1 --ops 1 --keys 1"
     [get1m1]="get --size 1M -c 1"
 )
-ORDER="get4k hot4k get1m get64m mem32 put4k put1m put64m fio64m puthuge fiohuge mpu mixed
+ORDER="get4k hot4k get1m get64m mem32 put4k put4kd put1m put1md put64m fio64m puthuge fiohuge mpu mixed
        list1 walk1 list2 walk2 put1m1 put4g get1m1 get4g fusewrite fuseread"
 TARGETS="ng nolock s3s nginx fio walk files fuse direct"
 needed=$(cut -d'|' -f3,4 <<<"$ROWS" | tr '|' '\n' | grep . | sort -u)
@@ -344,10 +348,16 @@ walk_run() { # MEAS KEYS: readdir+stat of one 1000-file directory of nasgate's l
 }
 
 files_run() { # MEAS: the same small-object work as nasgate's, done directly on the share
-    local op out
-    case "$1" in get4k) op=file-read ;; put4k) op=file-replace ;; *) na "files:$1" "no such run"; return ;; esac
+    local op out size=4K conc=16
+    case "$1" in
+        get4k) op=file-read ;;
+        put4k) op=file-replace ;;
+        put4kd) op=file-replace-durable ;;
+        put1md) op=file-replace-durable size=1M conc=8 ;;
+        *) na "files:$1" "no such run"; return ;;
+    esac
     # shellcheck disable=SC2086
-    if out=$("$LOADGEN" $op --dir "$WORK/files" --size 4K -c 16 --duration "$DURATION" \
+    if out=$("$LOADGEN" $op --dir "$WORK/files" --size $size -c $conc --duration "$DURATION" \
         --label "files:$1" 2>"$WORK/loadgen.err"); then
         record "files:$1" "$(tail -n1 <<<"$out")"
     else

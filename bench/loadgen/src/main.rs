@@ -39,6 +39,9 @@ enum Workload {
     FileRead,
     /// No server: write temp + fsync + rename over files of --size under --dir (the PUT anchor).
     FileReplace,
+    /// No server: file-replace, then fsync of the directory, so the new name survives a crash
+    /// as a PUT's reply promises (the floor of a durable publish).
+    FileReplaceDurable,
 }
 
 #[derive(Parser, Debug)]
@@ -92,7 +95,7 @@ struct Args {
     /// Server process to sample (/proc) for peak RSS and CPU during the timed phase.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Directory to walk (walk) or to work in (file-read, file-replace).
+    /// Directory to walk (walk) or to work in (file-read, file-replace, file-replace-durable).
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Free-form label copied into the output (e.g. the target's name).
@@ -205,12 +208,12 @@ async fn run(a: &Args) -> Result<u64, String> {
         Workload::Mixed => workloads::mixed(target, &o).await?,
         Workload::List => workloads::list(target, &o).await?,
         Workload::Multipart => workloads::multipart(target, &o).await?,
-        Workload::FileRead | Workload::FileReplace => {
+        Workload::FileRead | Workload::FileReplace | Workload::FileReplaceDurable => {
             let dir = a.dir.as_deref().ok_or("file workloads need --dir")?;
-            let op = if a.workload == Workload::FileRead {
-                workloads::FileOp::Read
-            } else {
-                workloads::FileOp::Replace
+            let op = match a.workload {
+                Workload::FileRead => workloads::FileOp::Read,
+                Workload::FileReplace => workloads::FileOp::Replace,
+                _ => workloads::FileOp::DurableReplace,
             };
             workloads::files(dir, op, &o)?
         }

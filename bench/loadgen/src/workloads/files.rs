@@ -2,7 +2,8 @@
 //! the anchor that shows what the lock discipline and HTTP cost in round trips to a NAS.
 //!
 //! A read is open + read + close (the bytes verified); a write is what a careful program does
-//! to replace a file: write a temp file, fsync it, rename it over the target. One OS thread
+//! to replace a file: write a temp file, fsync it, rename it over the target (and, for the
+//! durable variant, fsync the directory so the rename itself survives a crash). One OS thread
 //! per "connection", each blocking in its own system calls as a process per client would.
 
 use std::io::{Read, Write};
@@ -20,6 +21,8 @@ pub enum FileOp {
     Read,
     /// write a temp file + fsync + rename over the target.
     Replace,
+    /// Replace, then fsync the directory: what a durable publish of one file needs at least.
+    DurableReplace,
 }
 
 /// Runs `op` on files of `o.size` under `dir/<prefix>` with `o.concurrency` threads.
@@ -51,6 +54,14 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
             std::thread::spawn(move || {
                 let mut out = Outcome::default();
                 let temp = base.join(format!(".tmp-{worker}"));
+                // Opened once per thread, as a careful program keeps its directory handle.
+                let parent = match op {
+                    FileOp::DurableReplace => match std::fs::File::open(&base) {
+                        Ok(d) => Some(d),
+                        Err(e) => return Err(format!("open {}: {e}", base.display())),
+                    },
+                    _ => None,
+                };
                 let mut buf = vec![0u8; size as usize];
                 for j in 0.. {
                     if limit.reached() {
@@ -61,10 +72,17 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
                     let done = match op {
                         FileOp::Read => read_one(path, *s, &mut buf),
                         FileOp::Replace => replace_one(path, &temp, *s, &mut buf),
+                        FileOp::DurableReplace => {
+                            replace_one(path, &temp, *s, &mut buf).and_then(|()| {
+                                let dir = parent.as_ref().expect("opened for this op");
+                                dir.sync_all()
+                                    .map_err(|e| format!("fsync {}: {e}", base.display()))
+                            })
+                        }
                     };
                     out.count(t, done.map(|()| size));
                 }
-                out
+                Ok(out)
             })
         })
         .collect();
@@ -72,7 +90,7 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
     for t in threads {
         all.add(
             t.join()
-                .map_err(|_| "a worker thread panicked".to_string())?,
+                .map_err(|_| "a worker thread panicked".to_string())??,
         );
     }
     all.seconds = t0.elapsed().as_secs_f64();
