@@ -461,3 +461,46 @@ fn wait_for_no_staging(share: &std::path::Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A large PUT that is refused up front (here: no such bucket) is answered before its body:
+/// a client waiting on `Expect: 100-continue` never has to send the bytes it announced.
+#[test]
+fn a_large_put_to_a_missing_bucket_is_refused_before_its_body() {
+    let (share, server) = setup();
+    let mut h = signed_headers(
+        &server.address,
+        "PUT",
+        "/nobucket/big",
+        "",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        SECRET_KEY,
+    );
+    h.push(("content-length".into(), (64 << 20).to_string()));
+    h.push(("expect".into(), "100-continue".into()));
+    let mut s = std::net::TcpStream::connect(&server.address).unwrap();
+    let mut head = String::from("PUT /nobucket/big HTTP/1.1\r\n");
+    for (k, v) in &h {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the error document has arrived; the body is never sent.
+    while !String::from_utf8_lossy(&reply).contains("</Error>") {
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(text.contains("<Code>NoSuchBucket</Code>"), "{text}");
+    assert!(!share.path().join("nobucket").exists());
+    assert_unchanged(share.path(), &server);
+}

@@ -244,43 +244,120 @@ enum Piece {
     End,
 }
 
+/// Bodies up to this many bytes are read whole before any blocking work starts, so a small
+/// upload is one task on the blocking pool instead of a task woken for every received chunk.
+pub const HELD: u64 = 64 * 1024;
+
+/// What the next read of a body gave.
+enum Step {
+    Data(Bytes),
+    End,
+    Failed(S3Error),
+}
+
+/// Reads the next piece of `body`, turning a stall longer than `idle` and a broken body into
+/// the S3 errors they answer.
+async fn next(body: &mut BodyStream, idle: Duration) -> Step {
+    match tokio::time::timeout(idle, body.next()).await {
+        Err(_) => Step::Failed(S3Error::bad(
+            S3Code::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period.",
+        )),
+        Ok(None) => Step::End,
+        Ok(Some(Err(_))) => Step::Failed(S3Error::bad(
+            S3Code::IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        )),
+        Ok(Some(Ok(bytes))) => Step::Data(bytes),
+    }
+}
+
+/// Decodes received pieces into a sink, counting the payload against a limit.
+struct Feed {
+    decoder: Decoder,
+    scratch: Vec<u8>,
+    total: u64,
+    limit: Option<u64>,
+}
+
+impl Feed {
+    fn push<S: Sink>(&mut self, sink: &mut S, raw: Bytes) -> Result<(), S3Error> {
+        let payload = self.decoder.push(&raw, &mut self.scratch)?;
+        self.total += payload.len() as u64;
+        if self.limit.is_some_and(|l| self.total > l) {
+            return Err(S3Error::bad(
+                S3Code::MaxMessageLengthExceeded,
+                "Your request was too big.",
+            ));
+        }
+        // A plain body is the payload itself: pass the received buffer on whole.
+        if payload.as_ptr() == raw.as_ptr() && payload.len() == raw.len() {
+            sink.write_bytes(raw).map_err(S3Error::from)
+        } else {
+            sink.write(payload).map_err(S3Error::from)
+        }
+    }
+}
+
 /// Streams `body` through `decoder` into `sink` on the blocking pool, then calls `done` with
 /// the sink and the trailers there. If the client stalls longer than `idle`, disconnects, or
 /// sends more than `limit` payload bytes, `done` is never called and the sink is dropped
 /// (a staged upload removes itself).
 pub async fn receive<S: Sink, T: Send + 'static>(
-    mut body: BodyStream,
-    mut decoder: Decoder,
-    mut sink: S,
+    body: BodyStream,
+    decoder: Decoder,
+    sink: S,
     idle: Duration,
     limit: Option<u64>,
     done: impl FnOnce(S, Trailers) -> Result<T, S3Error> + Send + 'static,
 ) -> Result<T, S3Error> {
+    receive_into(body, decoder, move || Ok(sink), idle, limit, done).await
+}
+
+/// [`receive`], with the sink made by `start` on the blocking pool: for a body of at most
+/// [`HELD`] bytes in the same task that writes and finishes it, after the body has arrived.
+pub async fn receive_into<S: Sink, T: Send + 'static>(
+    mut body: BodyStream,
+    decoder: Decoder,
+    start: impl FnOnce() -> Result<S, S3Error> + Send + 'static,
+    idle: Duration,
+    limit: Option<u64>,
+    done: impl FnOnce(S, Trailers) -> Result<T, S3Error> + Send + 'static,
+) -> Result<T, S3Error> {
+    let mut held = Vec::new();
+    let mut held_len = 0u64;
+    let mut ended = false;
+    while held_len <= HELD {
+        match next(&mut body, idle).await {
+            Step::Data(bytes) => {
+                held_len += bytes.len() as u64;
+                held.push(bytes);
+            }
+            Step::End => {
+                ended = true;
+                break;
+            }
+            // Nothing has started: dropping `start` drops a sink made before.
+            Step::Failed(e) => return Err(e),
+        }
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(4);
     let consumer = tokio::task::spawn_blocking(move || {
         let _op = crate::ops::health::track();
-        let mut scratch = Vec::new();
-        let mut total = 0u64;
-        loop {
+        let mut sink = start()?;
+        let mut feed = Feed {
+            decoder,
+            scratch: Vec::new(),
+            total: 0,
+            limit,
+        };
+        for raw in held {
+            feed.push(&mut sink, raw)?;
+        }
+        while !ended {
             match rx.blocking_recv() {
-                Some(Piece::Data(raw)) => {
-                    let payload = decoder.push(&raw, &mut scratch)?;
-                    total += payload.len() as u64;
-                    if limit.is_some_and(|l| total > l) {
-                        return Err(S3Error::bad(
-                            S3Code::MaxMessageLengthExceeded,
-                            "Your request was too big.",
-                        ));
-                    }
-                    // A plain body is the payload itself: pass the received buffer on whole.
-                    let same = payload.as_ptr() == raw.as_ptr() && payload.len() == raw.len();
-                    if same {
-                        sink.write_bytes(raw).map_err(S3Error::from)?;
-                    } else {
-                        sink.write(payload).map_err(S3Error::from)?;
-                    }
-                }
-                Some(Piece::End) => break,
+                Some(Piece::Data(raw)) => feed.push(&mut sink, raw)?,
+                Some(Piece::End) => ended = true,
                 // The connection failed or stalled: drop everything staged.
                 None => {
                     return Err(S3Error::bad(
@@ -290,33 +367,26 @@ pub async fn receive<S: Sink, T: Send + 'static>(
                 }
             }
         }
-        let trailers = decoder.finish()?;
+        let trailers = feed.decoder.finish()?;
         done(sink, trailers)
     });
     let mut failure = None;
-    loop {
-        match tokio::time::timeout(idle, body.next()).await {
-            Err(_) => {
-                failure = Some(S3Error::bad(
-                    S3Code::RequestTimeout,
-                    "Your socket connection to the server was not read from or written to within the timeout period.",
-                ));
-                break;
-            }
-            Ok(None) => {
-                let _ = tx.send(Piece::End).await;
-                break;
-            }
-            Ok(Some(Err(_))) => {
-                failure = Some(S3Error::bad(
-                    S3Code::IncompleteBody,
-                    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-                ));
-                break;
-            }
-            Ok(Some(Ok(bytes))) => {
-                if tx.send(Piece::Data(bytes)).await.is_err() {
-                    // The consumer stopped early; its own error tells why.
+    // The body may already have ended while it was held.
+    if !ended {
+        loop {
+            match next(&mut body, idle).await {
+                Step::Data(bytes) => {
+                    if tx.send(Piece::Data(bytes)).await.is_err() {
+                        // The consumer stopped early; its own error tells why.
+                        break;
+                    }
+                }
+                Step::End => {
+                    let _ = tx.send(Piece::End).await;
+                    break;
+                }
+                Step::Failed(e) => {
+                    failure = Some(e);
                     break;
                 }
             }

@@ -9,7 +9,9 @@ use warp::http::{HeaderValue, Response, StatusCode};
 use warp::hyper::Body;
 
 use crate::store::checksum::{parse_content_md5, Checksum};
-use crate::store::object::{CopyOptions, ObjectInfo, PutOptions, ReadConditions, WriteCondition};
+use crate::store::object::{
+    CopyOptions, ObjectInfo, PutOptions, ReadConditions, Upload, WriteCondition,
+};
 use crate::store::{meta, StoreError};
 
 use super::body::{self, Decoder};
@@ -162,13 +164,23 @@ pub async fn put(s3: &Arc<S3>, req: Request) -> S3Result {
         size,
     };
     let store = s3.store.clone();
-    let upload = blocking(move || Ok(store.begin_put(&bucket, &key, options)?)).await?;
+    let begin = move || -> Result<Upload, S3Error> { Ok(store.begin_put(&bucket, &key, options)?) };
+    // A small body is read first and staged, written and published in one blocking task;
+    // a larger one waits for the staging file, so a refused PUT (no such bucket, say) is
+    // answered before the client sends the body it announced with `Expect: 100-continue`.
+    let start: Box<dyn FnOnce() -> Result<Upload, S3Error> + Send> =
+        if size.is_some_and(|n| n <= body::HELD) {
+            Box::new(begin)
+        } else {
+            let upload = blocking(begin).await?;
+            Box::new(move || Ok(upload))
+        };
     let store = s3.store.clone();
     let trailer = sums.trailer;
-    let info = body::receive(
+    let info = body::receive_into(
         req.body,
         decoder,
-        upload,
+        start,
         s3.config.idle_timeout,
         None,
         move |mut up, trailers| {
