@@ -5,17 +5,51 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// ISO 8601 with milliseconds, as S3 lists times: `2026-11-22T10:01:02.123Z`.
 pub fn iso8601(t: SystemTime) -> String {
+    let mut out = String::with_capacity(24);
+    push_iso8601(&mut out, t);
+    out
+}
+
+/// Appends `t` as [`iso8601`] writes it, without a string of its own (a listing writes a
+/// thousand of them per page).
+pub fn push_iso8601(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    if !(0..=9999).contains(&y) {
+        // Outside four digits the fixed-width fields below would be wrong; rare enough for
+        // the formatter.
+        use std::fmt::Write;
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60,
+            d.subsec_millis()
+        );
+        return;
+    }
+    let digits = |out: &mut String, v: u32, width: u32| {
+        for i in (0..width).rev() {
+            out.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+        }
+    };
+    digits(out, y as u32, 4);
+    out.push('-');
+    digits(out, m, 2);
+    out.push('-');
+    digits(out, day, 2);
+    out.push('T');
+    digits(out, (rem / 3600) as u32, 2);
+    out.push(':');
+    digits(out, ((rem / 60) % 60) as u32, 2);
+    out.push(':');
+    digits(out, (rem % 60) as u32, 2);
+    out.push('.');
+    digits(out, d.subsec_millis(), 3);
+    out.push('Z');
 }
 
 /// RFC 1123 date for HTTP headers (Last-Modified).
@@ -48,5 +82,37 @@ mod tests {
         assert_eq!(iso8601(t), "2023-11-14T22:13:20.123Z");
         assert_eq!(http_date(t), "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn the_digit_writer_agrees_with_the_formatter() {
+        let reference = |t: SystemTime| {
+            let d = t.duration_since(UNIX_EPOCH).unwrap();
+            let secs = d.as_secs() as i64;
+            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (y, m, day) = civil_from_days(days);
+            format!(
+                "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                (rem / 60) % 60,
+                rem % 60,
+                d.subsec_millis()
+            )
+        };
+        // A day less 1 ms per step: 133 years of days, each at a different time of day and
+        // millisecond, leap days included; then the edges of four-digit years.
+        for ms in (0..4_200_000_000_000u64).step_by(86_399_999) {
+            let t = UNIX_EPOCH + Duration::from_millis(ms);
+            assert_eq!(iso8601(t), reference(t), "at {ms} ms");
+        }
+        for ms in [
+            951_782_400_000u64,
+            4_107_542_399_999,
+            253_402_300_799_999,
+            253_402_300_800_000,
+        ] {
+            let t = UNIX_EPOCH + Duration::from_millis(ms);
+            assert_eq!(iso8601(t), reference(t), "at {ms} ms");
+        }
     }
 }

@@ -251,6 +251,13 @@ pub async fn list_objects(s3: &Arc<S3>, req: Request, v2: bool) -> S3Result {
         }
     };
     let mut w = XmlWriter::new("ListBucketResult");
+    // About what one Contents element takes besides its key.
+    w.reserve(
+        page.objects
+            .iter()
+            .map(|o| o.key.len() + 200)
+            .sum::<usize>(),
+    );
     w.text("Name", &bucket).text("Prefix", &enc(&prefix));
     if v2 {
         if let Some(t) = &token {
@@ -288,11 +295,15 @@ pub async fn list_objects(s3: &Arc<S3>, req: Request, v2: bool) -> S3Result {
         if page.is_truncated { "true" } else { "false" },
     );
     for o in &page.objects {
-        w.open("Contents")
-            .text("Key", &enc(&o.key))
-            .text("LastModified", &xml::iso8601(o.modified))
-            .text("ETag", &format!("\"{}\"", o.etag))
-            .text("Size", &o.size.to_string());
+        w.open("Contents");
+        if url {
+            w.text("Key", &encode_key(&o.key));
+        } else {
+            w.text("Key", &o.key);
+        }
+        w.time("LastModified", o.modified)
+            .etag("ETag", &o.etag)
+            .number("Size", o.size);
         if fetch_owner {
             write_owner(&mut w, "Owner");
         }

@@ -28,15 +28,25 @@ impl XmlWriter {
         XmlWriter { out }
     }
 
+    /// Makes room for `bytes` more of output (a listing knows roughly how much it writes).
+    pub fn reserve(&mut self, bytes: usize) -> &mut Self {
+        self.out.reserve(bytes);
+        self
+    }
+
     /// Opens a child element.
     pub fn open(&mut self, name: &str) -> &mut Self {
-        let _ = write!(self.out, "<{name}>");
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
         self
     }
 
     /// Closes a child element.
     pub fn close(&mut self, name: &str) -> &mut Self {
-        let _ = write!(self.out, "</{name}>");
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
         self
     }
 
@@ -48,20 +58,53 @@ impl XmlWriter {
 
     /// A child element with escaped text.
     pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
-        let _ = write!(self.out, "<{name}>");
+        self.open(name);
         escape_into(&mut self.out, value);
-        let _ = write!(self.out, "</{name}>");
-        self
+        self.close(name)
+    }
+
+    /// A child element holding an ETag in quotes, as S3 lists them.
+    pub fn etag(&mut self, name: &str, etag: &str) -> &mut Self {
+        self.open(name);
+        self.out.push_str("&quot;");
+        escape_into(&mut self.out, etag);
+        self.out.push_str("&quot;");
+        self.close(name)
+    }
+
+    /// A child element holding a number.
+    pub fn number(&mut self, name: &str, n: u64) -> &mut Self {
+        self.open(name);
+        let _ = write!(self.out, "{n}");
+        self.close(name)
+    }
+
+    /// A child element holding a time as S3 lists times (ISO 8601 with milliseconds).
+    pub fn time(&mut self, name: &str, t: std::time::SystemTime) -> &mut Self {
+        self.open(name);
+        crate::time::push_iso8601(&mut self.out, t);
+        self.close(name)
     }
 
     /// Closes the root and returns the document.
     pub fn finish(mut self, root: &str) -> String {
-        let _ = write!(self.out, "</{root}>");
+        self.close(root);
         self.out
     }
 }
 
+/// Whether `b` (a byte of UTF-8) needs more than itself in XML text: the five markup
+/// characters, CR, and the control characters XML 1.0 cannot carry.
+fn needs_escape(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | b'\r') || (b < 0x20 && b != b'\t' && b != b'\n')
+}
+
 fn escape_into(out: &mut String, s: &str) {
+    // Most keys have nothing to escape: copy them whole.
+    if !s.bytes().any(needs_escape) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -322,6 +365,37 @@ mod tests {
         assert!(w
             .finish("R")
             .contains("<Key>a&lt;&amp;&gt;&quot;&apos;&#x1;</Key>"));
+    }
+
+    #[test]
+    fn text_without_markup_is_copied_and_with_it_escaped_char_by_char() {
+        let cases = [
+            ("plain/key-1.txt", "plain/key-1.txt"),
+            ("tab\tand\nnewline stay", "tab\tand\nnewline stay"),
+            ("\u{e9}t\u{e9} \u{1f600}", "\u{e9}t\u{e9} \u{1f600}"),
+            ("cr\rhere", "cr&#xD;here"),
+            ("\u{e9}<\u{1f}", "\u{e9}&lt;&#x1F;"),
+            ("", ""),
+        ];
+        for (raw, want) in cases {
+            let mut out = String::new();
+            escape_into(&mut out, raw);
+            assert_eq!(out, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn listing_fields_are_written_as_s3_lists_them() {
+        let mut w = XmlWriter::new("R");
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        w.etag("ETag", "0123abcd-2")
+            .number("Size", 18_446_744_073_709_551_615)
+            .time("LastModified", t);
+        let doc = w.finish("R");
+        assert!(doc.ends_with(
+            "<ETag>&quot;0123abcd-2&quot;</ETag><Size>18446744073709551615</Size>\
+             <LastModified>2023-11-14T22:13:20.123Z</LastModified></R>"
+        ));
     }
 
     #[test]

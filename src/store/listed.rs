@@ -41,8 +41,10 @@ pub(super) struct Listed {
 
 fn path_hash(rel: &Path) -> u64 {
     // Fixed keys: the same path hashes the same for the life of the process.
+    // Hashed as bytes (`Path`'s own hash walks the components); every caller spells a
+    // path the same way, as `layout` builds it.
     let mut h = std::hash::DefaultHasher::new();
-    rel.hash(&mut h);
+    rel.as_os_str().as_encoded_bytes().hash(&mut h);
     h.finish()
 }
 
@@ -78,12 +80,18 @@ fn parse_etag(etag: &str) -> Option<([u8; 16], u32)> {
 }
 
 fn format_etag(md5: &[u8; 16], parts: u32) -> String {
-    let hex = hex::encode(md5);
-    if parts == 0 {
-        hex
-    } else {
-        format!("{hex}-{parts}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // One allocation of the right size: a listing page formats a thousand of these.
+    let mut out = String::with_capacity(32 + if parts == 0 { 0 } else { 11 });
+    for b in md5 {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
+    if parts != 0 {
+        use std::fmt::Write;
+        let _ = write!(out, "-{parts}");
+    }
+    out
 }
 
 impl Listed {

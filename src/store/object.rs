@@ -1412,25 +1412,25 @@ impl Store {
             // Directory objects: size 0 and the empty ETag, nothing to cache.
             return self.listed_uncached(bucket, key, &st);
         }
-        let slim = |st: &Stat, etag: &str| ObjectInfo {
+        let slim = |st: &Stat, etag: String| ObjectInfo {
             bucket: bucket.into(),
             key: key.into(),
             size: st.size,
             modified: st.modified(),
-            etag: etag.into(),
+            etag,
             meta: BTreeMap::new(),
             parts: Vec::new(),
             checksums: Vec::new(),
         };
         let cached = self.listed.lock().get(&data_rel, &st);
         if let Some(etag) = cached {
-            return Ok(Some(slim(&st, &etag)));
+            return Ok(Some(slim(&st, etag)));
         }
         let Some(info) = self.listed_uncached(bucket, key, &st)? else {
             return Ok(None);
         };
         self.listed.lock().insert(&data_rel, &st, &info.etag);
-        Ok(Some(slim(&st, &info.etag)))
+        Ok(Some(slim(&st, info.etag)))
     }
 
     /// Stats `rel` through an open handle on its directory, reusing the one in `dir` when it
@@ -1443,7 +1443,11 @@ impl Store {
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
             return self.root.stat(rel);
         };
-        if dir.as_ref().is_none_or(|(p, _)| p != parent) {
+        // Compared as bytes: `Path`'s own equality walks both paths component by component.
+        if dir
+            .as_ref()
+            .is_none_or(|(p, _)| p.as_os_str() != parent.as_os_str())
+        {
             *dir = Some((parent.to_path_buf(), self.root.dir(parent)?));
         }
         match dir {
