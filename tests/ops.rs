@@ -51,8 +51,9 @@ fn draining_turns_ready_off_refuses_new_requests_and_finishes_old_ones() {
         200
     );
 
-    // An upload in flight: head and half the body sent.
-    let body = vec![7u8; 1000];
+    // An upload in flight: head and half the body sent. Larger than the 64 KiB a server
+    // holds in memory before staging, so the staged half shows it has arrived.
+    let body = vec![7u8; 200_000];
     let mut headers = signed_headers(
         &server.address,
         "PUT",
@@ -71,13 +72,13 @@ fn draining_turns_ready_off_refuses_new_requests_and_finishes_old_ones() {
     }
     head.push_str("\r\n");
     conn.write_all(head.as_bytes()).unwrap();
-    conn.write_all(&body[..500]).unwrap();
+    conn.write_all(&body[..100_000]).unwrap();
     eventually("the upload to reach the store", || {
         server.log().iter().any(|l| l.contains("slow")) || {
             // The handler logs only at the end; wait for the staging file instead.
             common::files_under(&dir.path().join(".minio.sys/tmp"))
                 .iter()
-                .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == 500))
+                .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == 100_000))
         }
     });
 
@@ -91,7 +92,7 @@ fn draining_turns_ready_off_refuses_new_requests_and_finishes_old_ones() {
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_eq!(refused.code().as_deref(), Some("SlowDown"));
 
-    conn.write_all(&body[500..]).unwrap();
+    conn.write_all(&body[100_000..]).unwrap();
     let mut raw = Vec::new();
     conn.read_to_end(&mut raw).unwrap();
     let resp = common::parse_response(&raw, false);
