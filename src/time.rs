@@ -20,15 +20,7 @@ pub fn push_iso8601(out: &mut String, t: SystemTime) {
     if !(0..=9999).contains(&y) {
         // Outside four digits the fixed-width fields below would be wrong; rare enough for
         // the formatter.
-        use std::fmt::Write;
-        let _ = write!(
-            out,
-            "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-            rem / 3600,
-            (rem / 60) % 60,
-            rem % 60,
-            d.subsec_millis()
-        );
+        push_formatted(out, t);
         return;
     }
     let digits = |out: &mut String, v: u32, width: u32| {
@@ -50,6 +42,23 @@ pub fn push_iso8601(out: &mut String, t: SystemTime) {
     out.push('.');
     digits(out, d.subsec_millis(), 3);
     out.push('Z');
+}
+
+/// [`push_iso8601`] by the standard formatter: its fallback, and its reference in the tests.
+fn push_formatted(out: &mut String, t: SystemTime) {
+    use std::fmt::Write;
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, day) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_millis()
+    );
 }
 
 /// RFC 1123 date for HTTP headers (Last-Modified).
@@ -87,17 +96,9 @@ mod tests {
     #[test]
     fn the_digit_writer_agrees_with_the_formatter() {
         let reference = |t: SystemTime| {
-            let d = t.duration_since(UNIX_EPOCH).unwrap();
-            let secs = d.as_secs() as i64;
-            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-            let (y, m, day) = civil_from_days(days);
-            format!(
-                "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-                rem / 3600,
-                (rem / 60) % 60,
-                rem % 60,
-                d.subsec_millis()
-            )
+            let mut out = String::new();
+            push_formatted(&mut out, t);
+            out
         };
         // A day less 1 ms per step: 133 years of days, each at a different time of day and
         // millisecond, leap days included; then the edges of four-digit years.

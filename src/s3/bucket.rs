@@ -28,6 +28,16 @@ const URL_SAFE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
+/// A key or prefix as a listing writes it: URL-encoded when the client asked for that, else
+/// as it is, borrowed (a page writes a thousand of them).
+fn listed_name(s: &str, url: bool) -> std::borrow::Cow<'_, str> {
+    if url {
+        std::borrow::Cow::Owned(encode_key(s))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// A key or prefix as `encoding-type=url` writes it (also the path of a key in a URL).
 pub(crate) fn encode_key(s: &str) -> String {
     utf8_percent_encode(s, URL_SAFE).to_string()
@@ -243,13 +253,7 @@ pub async fn list_objects(s3: &Arc<S3>, req: Request, v2: bool) -> S3Result {
         Ok(store.list(&b, &q)?)
     })
     .await?;
-    let enc = |s: &str| -> String {
-        if url {
-            encode_key(s)
-        } else {
-            s.to_string()
-        }
-    };
+    let enc = |s| listed_name(s, url);
     let mut w = XmlWriter::new("ListBucketResult");
     // About what one Contents element takes besides its key.
     w.reserve(
@@ -295,13 +299,9 @@ pub async fn list_objects(s3: &Arc<S3>, req: Request, v2: bool) -> S3Result {
         if page.is_truncated { "true" } else { "false" },
     );
     for o in &page.objects {
-        w.open("Contents");
-        if url {
-            w.text("Key", &encode_key(&o.key));
-        } else {
-            w.text("Key", &o.key);
-        }
-        w.time("LastModified", o.modified)
+        w.open("Contents")
+            .text("Key", &enc(&o.key))
+            .time("LastModified", o.modified)
             .etag("ETag", &o.etag)
             .number("Size", o.size);
         if fetch_owner {
