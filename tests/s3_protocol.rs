@@ -423,18 +423,24 @@ fn a_client_that_stalls_mid_body_times_out_and_publishes_nothing() {
 
 /// Opens a connection and sends the head of a 1000-byte PUT of `bkt/keep`, no body yet.
 fn open_put_of_1000_bytes(server: &Server) -> std::net::TcpStream {
+    open_put(server, "/bkt/keep", &[("content-length", "1000")])
+}
+
+/// Opens a connection and sends the signed head of an unsigned-payload PUT of `path` with
+/// `extra` headers, no body yet.
+fn open_put(server: &Server, path: &str, extra: &[(&str, &str)]) -> std::net::TcpStream {
     let mut h = signed_headers(
         &server.address,
         "PUT",
-        "/bkt/keep",
+        path,
         "",
         &[],
         "UNSIGNED-PAYLOAD",
         SECRET_KEY,
     );
-    h.push(("content-length".into(), "1000".into()));
+    h.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut s = std::net::TcpStream::connect(&server.address).unwrap();
-    let mut head = String::from("PUT /bkt/keep HTTP/1.1\r\n");
+    let mut head = format!("PUT {path} HTTP/1.1\r\n");
     for (k, v) in &h {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -467,24 +473,12 @@ fn wait_for_no_staging(share: &std::path::Path) {
 #[test]
 fn a_large_put_to_a_missing_bucket_is_refused_before_its_body() {
     let (share, server) = setup();
-    let mut h = signed_headers(
-        &server.address,
-        "PUT",
+    let length = (64u64 << 20).to_string();
+    let mut s = open_put(
+        &server,
         "/nobucket/big",
-        "",
-        &[],
-        "UNSIGNED-PAYLOAD",
-        SECRET_KEY,
+        &[("content-length", &length), ("expect", "100-continue")],
     );
-    h.push(("content-length".into(), (64 << 20).to_string()));
-    h.push(("expect".into(), "100-continue".into()));
-    let mut s = std::net::TcpStream::connect(&server.address).unwrap();
-    let mut head = String::from("PUT /nobucket/big HTTP/1.1\r\n");
-    for (k, v) in &h {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
