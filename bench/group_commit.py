@@ -125,6 +125,17 @@ def run(mode, base, threads, seconds):
 
     def worker(i):
         pair = Helper().pair
+
+        def sync(a, b):
+            """Makes both descriptors durable the way this mode does."""
+            if mode == "paired":
+                pair(lambda: os.fsync(a), lambda: os.fsync(b))
+            elif mode == "serial":
+                os.fsync(a)
+                os.fsync(b)
+            else:
+                group.commit()
+
         try:
             end = time.monotonic() + seconds
             dt, dp = os.path.join(data_dir, f".t{i}"), os.path.join(data_dir, f"o{i}")
@@ -139,24 +150,12 @@ def run(mode, base, threads, seconds):
                     counts[i] += 1
                     continue
                 fm = write(mt, record)
-                if mode == "paired":
-                    pair(lambda: os.fsync(fd), lambda: os.fsync(fm))
-                elif mode == "serial":
-                    os.fsync(fd)
-                    os.fsync(fm)
-                else:
-                    group.commit()
+                sync(fd, fm)
                 os.close(fd)
                 os.close(fm)
                 os.rename(dt, dp)
                 os.rename(mt, mp)
-                if mode == "paired":
-                    pair(lambda: os.fsync(dfd), lambda: os.fsync(mfd))
-                elif mode == "serial":
-                    os.fsync(dfd)
-                    os.fsync(mfd)
-                else:
-                    group.commit()
+                sync(dfd, mfd)
                 counts[i] += 1
         except OSError as e:
             errors.append(e)

@@ -55,13 +55,8 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
                 let mut out = Outcome::default();
                 let temp = base.join(format!(".tmp-{worker}"));
                 // Opened once per thread, as a careful program keeps its directory handle.
-                let parent = match op {
-                    FileOp::DurableReplace => match std::fs::File::open(&base) {
-                        Ok(d) => Some(d),
-                        Err(e) => return Err(format!("open {}: {e}", base.display())),
-                    },
-                    _ => None,
-                };
+                let parent = std::fs::File::open(&base)
+                    .map_err(|e| format!("open {}: {e}", base.display()))?;
                 let mut buf = vec![0u8; size as usize];
                 for j in 0.. {
                     if limit.reached() {
@@ -74,15 +69,15 @@ pub fn files(dir: &Path, op: FileOp, o: &Opts) -> Result<Outcome, String> {
                         FileOp::Replace => replace_one(path, &temp, *s, &mut buf),
                         FileOp::DurableReplace => {
                             replace_one(path, &temp, *s, &mut buf).and_then(|()| {
-                                let dir = parent.as_ref().expect("opened for this op");
-                                dir.sync_all()
+                                parent
+                                    .sync_all()
                                     .map_err(|e| format!("fsync {}: {e}", base.display()))
                             })
                         }
                     };
                     out.count(t, done.map(|()| size));
                 }
-                Ok(out)
+                Ok::<Outcome, String>(out)
             })
         })
         .collect();
